@@ -1,0 +1,248 @@
+#!/usr/bin/env python3
+# Copyright (C) 2026 beitseg developers
+# SPDX-License-Identifier: MIT OR Apache-2.0
+"""Export a Hugging Face BEiT semantic-segmentation checkpoint to a self-describing ONNX model.
+
+Real model (needs internet access to the Hugging Face hub, ~1.8 GB download, ~4 minutes on 2 cores):
+
+    python3 -m venv .venv-export && .venv-export/bin/pip install torch 'transformers>=5' onnx onnxscript pillow
+    .venv-export/bin/python scripts/export_beit.py --out models/beit-large-ade.onnx          # fp32, weights in .onnx.data
+    .venv-export/bin/python scripts/export_beit.py --out models/beit-large-ade-fp16.onnx --fp16
+
+The element then needs nothing else: labels, palette, input size, mean/std, resample filter and
+resize mode travel inside the model's metadata_props.
+
+Test fixtures (offline, no hub access): a tiny random-weight BEiT with the same architecture as
+microsoft/beit-large-finetuned-ade-640-640 (relative position bias, UperNet head, 150 classes,
+640x640 input, logits at 1/4 resolution), plus the class maps transformers itself produces for
+real photos from scikit-image:
+
+    python3 scripts/export_beit.py --tiny --out samples/beit-tiny-ade/model.onnx --references samples/beit-tiny-ade
+"""
+
+import argparse
+import json
+import os
+import sys
+
+import numpy as np
+
+ADE_CHECKPOINT = "microsoft/beit-large-finetuned-ade-640-640"
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def ade20k_tables():
+    """The 150 ADE20k labels (HF ade20k-id2label, mmseg order) and the mmsegmentation palette."""
+    with open(os.path.join(HERE, "..", "src", "palette", "ade20k.json")) as f:
+        data = json.load(f)
+    return data["labels"], data["palette"]
+
+
+def tiny_model(seed):
+    import torch
+    from transformers import BeitConfig, BeitForSemanticSegmentation
+
+    labels, _ = ade20k_tables()
+    # Same layout as the beit-large ADE checkpoint (relative position bias per layer, UperNet
+    # decode head + auxiliary FCN head, 640x640, patch 16, 150 classes), shrunk in width and depth.
+    config = BeitConfig(
+        image_size=640,
+        patch_size=16,
+        hidden_size=32,
+        num_hidden_layers=4,
+        num_attention_heads=2,
+        intermediate_size=64,
+        use_relative_position_bias=True,
+        use_absolute_position_embeddings=False,
+        use_mean_pooling=True,
+        layer_scale_init_value=0.1,
+        out_indices=[1, 2, 3, 4],
+        pool_scales=[1, 2, 3, 6],
+        use_auxiliary_head=True,
+        auxiliary_channels=32,
+        num_labels=150,
+        id2label={i: name for i, name in enumerate(labels)},
+        label2id={name: i for i, name in enumerate(labels)},
+        attn_implementation="eager",
+    )
+    torch.manual_seed(seed)
+    model = BeitForSemanticSegmentation(config)
+    # Random weights at the default 0.02 scale give nearly flat logits and one class everywhere.
+    # Wider weights make the class map follow the image, so the parity tests see many classes.
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if p.dim() > 1:
+                p.normal_(0.0, 1.0 / np.sqrt(p[0].numel()))
+    return model.eval()
+
+
+def tiny_processor():
+    from PIL import Image
+    from transformers.models.beit.image_processing_pil_beit import BeitImageProcessorPil
+
+    # The preprocessor_config.json of microsoft/beit-large-finetuned-ade-640-640.
+    return BeitImageProcessorPil(
+        size={"height": 640, "width": 640},
+        resample=Image.Resampling.BILINEAR,
+        do_center_crop=False,
+        image_mean=[0.5, 0.5, 0.5],
+        image_std=[0.5, 0.5, 0.5],
+        do_reduce_labels=True,
+    )
+
+
+def pil_processor(checkpoint):
+    from transformers.models.beit.image_processing_pil_beit import BeitImageProcessorPil
+
+    return BeitImageProcessorPil.from_pretrained(checkpoint)
+
+
+RESAMPLE_NAMES = {0: "nearest", 1: "lanczos", 2: "bilinear", 3: "bicubic", 4: "box", 5: "hamming"}
+
+
+def metadata(model, processor, source):
+    labels, palette = ade20k_tables()
+    id2label = {int(k): v for k, v in model.config.id2label.items()}
+    n = model.config.num_labels
+    if n != len(palette):
+        # Not ADE20k: a stable palette derived from the class id.
+        rng = np.random.default_rng(0)
+        palette = rng.integers(0, 256, size=(n, 3)).tolist()
+    size = processor.size
+    resample = int(processor.resample)
+    return {
+        "id2label": json.dumps({str(k): id2label[k] for k in sorted(id2label)}),
+        "palette": json.dumps(palette),
+        "input_size": json.dumps([size["height"], size["width"]]),
+        "image_mean": json.dumps(list(processor.image_mean)),
+        "image_std": json.dumps(list(processor.image_std)),
+        "rescale_factor": repr(float(processor.rescale_factor)),
+        "resample": RESAMPLE_NAMES.get(resample, "bilinear"),
+        "resize_mode": "stretch",
+        "output": "logits",
+        "source": source,
+    }
+
+
+class LogitsOnly:
+    pass
+
+
+def export(model, processor, out, fp16, source):
+    import torch
+
+    class Wrapper(torch.nn.Module):
+        def __init__(self, m):
+            super().__init__()
+            self.m = m
+
+        def forward(self, pixel_values):
+            return self.m(pixel_values=pixel_values).logits
+
+    size = processor.size
+    dtype = torch.float16 if fp16 else torch.float32
+    wrapper = Wrapper(model.to(dtype)).eval()
+    # A dynamic batch axis needs an example batch of at least 2; H and W stay static.
+    example = torch.zeros(2, 3, size["height"], size["width"], dtype=dtype)
+    batch = torch.export.Dim("batch", min=1, max=64)
+    program = torch.onnx.export(
+        wrapper,
+        (example,),
+        dynamo=True,
+        input_names=["pixel_values"],
+        output_names=["logits"],
+        dynamic_shapes={"pixel_values": {0: batch}},
+        optimize=True,
+    )
+    for key, value in metadata(model, processor, source).items():
+        program.model.metadata_props[key] = value
+    # onnxruntime 1.31 refuses IR version 14.
+    program.model.ir_version = min(program.model.ir_version, 10)
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    data = out + ".data"
+    if os.path.exists(data):
+        os.remove(data)
+    program.save(out, external_data=True)
+    print(f"wrote {out} (+ {os.path.basename(data)})", file=sys.stderr)
+
+
+def sample_photos():
+    """Real photos shipped inside scikit-image (public domain / CC0), plus one at the model size."""
+    from PIL import Image
+    from skimage import data
+
+    photos = {
+        "astronaut": data.astronaut(),
+        "coffee": data.coffee(),
+        "chelsea": data.chelsea(),
+    }
+    rocket = Image.fromarray(data.rocket())
+    photos["rocket640"] = np.asarray(rocket.crop((0, 0, 427, 427)).resize((640, 640), Image.Resampling.LANCZOS))
+    photos["astronaut640"] = np.asarray(Image.fromarray(data.astronaut()).resize((640, 640), Image.Resampling.LANCZOS))
+    return photos
+
+
+def write_references(model, processor, ref_dir):
+    """Class maps as transformers itself computes them: BeitImageProcessorPil + PyTorch forward +
+    post_process_semantic_segmentation(target_sizes=[(H, W)])."""
+    import torch
+    from PIL import Image
+
+    os.makedirs(ref_dir, exist_ok=True)
+    model = model.float().eval()
+    summary = {}
+    for name, rgb in sample_photos().items():
+        Image.fromarray(rgb).save(os.path.join(ref_dir, f"{name}.png"))
+        inputs = processor(images=rgb, return_tensors="pt")
+        with torch.no_grad():
+            outputs = model(**inputs)
+        seg = processor.post_process_semantic_segmentation(outputs, target_sizes=[rgb.shape[:2]])[0]
+        seg = seg.numpy().astype(np.uint8)
+        Image.fromarray(seg, mode="L").save(os.path.join(ref_dir, f"{name}.classes.png"))
+        # Near-ties: pixels whose best two upsampled logits are closer than float noise between
+        # two runtimes (ONNX Runtime and PyTorch order their sums differently). Marked 255.
+        up = torch.nn.functional.interpolate(outputs.logits, size=rgb.shape[:2], mode="bilinear", align_corners=False)
+        top = up[0].topk(2, dim=0).values
+        ties = ((top[0] - top[1]) <= 1e-4 * top[0].abs().clamp(min=1.0)).numpy()
+        Image.fromarray(ties.astype(np.uint8) * 255, mode="L").save(os.path.join(ref_dir, f"{name}.ties.png"))
+        classes, counts = np.unique(seg, return_counts=True)
+        summary[name] = {
+            "size": list(rgb.shape[:2]),
+            "classes": int(len(classes)),
+            "largest_class_share": float(counts.max() / seg.size),
+            "near_ties": int(ties.sum()),
+        }
+        # The PIL-resized 640x640 input, to test preprocessing on its own.
+        if name == "astronaut":
+            size = processor.size
+            resized = Image.fromarray(rgb).resize((size["width"], size["height"]), Image.Resampling.BILINEAR)
+            resized.save(os.path.join(ref_dir, f"{name}.resized.png"))
+    with open(os.path.join(ref_dir, "references.json"), "w") as f:
+        json.dump(summary, f, indent=1)
+    print(json.dumps(summary), file=sys.stderr)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--checkpoint", default=ADE_CHECKPOINT, help="HF BEiT semantic-segmentation checkpoint")
+    ap.add_argument("--out", required=True, help="output .onnx path (weights go to OUT.data beside it)")
+    ap.add_argument("--fp16", action="store_true", help="export with float16 weights and input")
+    ap.add_argument("--tiny", action="store_true", help="offline tiny random-weight BEiT (test fixture)")
+    ap.add_argument("--seed", type=int, default=0, help="seed for --tiny")
+    ap.add_argument("--references", metavar="DIR", help="with --tiny: write photos and transformers class maps")
+    args = ap.parse_args()
+
+    from transformers import BeitForSemanticSegmentation
+
+    if args.tiny:
+        model, processor, source = tiny_model(args.seed), tiny_processor(), f"tiny random BEiT (seed {args.seed})"
+    else:
+        model = BeitForSemanticSegmentation.from_pretrained(args.checkpoint, attn_implementation="eager").eval()
+        processor, source = pil_processor(args.checkpoint), args.checkpoint
+    if args.references:
+        write_references(model, processor, args.references)
+    export(model, processor, args.out, args.fp16, source)
+
+
+if __name__ == "__main__":
+    main()

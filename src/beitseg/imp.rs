@@ -1,0 +1,809 @@
+// Copyright (C) 2026 beitseg developers
+// SPDX-License-Identifier: MIT OR Apache-2.0
+
+/**
+ * SECTION:element-beitseg
+ *
+ * Semantic segmentation of raw video with an ONNX model run by ONNX Runtime: BEiT fine-tuned on
+ * ADE20k (150 classes) first, any model following the same contract too (NCHW logits, or NHWC
+ * input with a one-channel probability output such as MediaPipe's selfie segmenter).
+ *
+ * Every input buffer gives exactly one output buffer with the same timestamps and flags. The
+ * `src` pad carries the frame with classes painted over it (`mode=overlay`), the palette image
+ * (`mode=color`) or GRAY8 class ids (`mode=mask`); the request pad `mask` carries GRAY8 class ids
+ * from the same inference.
+ *
+ * ## Example launch line
+ * |[
+ * gst-launch-1.0 filesrc location=street.mp4 ! decodebin ! videoconvert ! \
+ *     beitseg model=beit-large-ade.onnx mode=overlay alpha=0.5 ! videoconvert ! x264enc ! \
+ *     mp4mux ! filesink location=seg.mp4
+ * ]|
+ */
+use std::path::PathBuf;
+use std::sync::{LazyLock, Mutex};
+
+use gst::glib;
+use gst::prelude::*;
+use gst::subclass::prelude::*;
+use gst_video::prelude::*;
+use gst_video::VideoFormat;
+
+use super::{Mode, ResizeSetting};
+use crate::engine::Segmenter;
+use crate::frame::{ClassMap, Frame, FrameMut, PixelFormat};
+use crate::model::{Model, Overrides, ResizeMode};
+use crate::{palette, render, runtime};
+
+static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+    gst::DebugCategory::new(
+        "beitseg",
+        gst::DebugColorFlags::empty(),
+        Some("Semantic segmentation with ONNX Runtime"),
+    )
+});
+
+const RGB_FORMATS: [VideoFormat; 6] = [
+    VideoFormat::Rgb,
+    VideoFormat::Rgba,
+    VideoFormat::Bgr,
+    VideoFormat::Bgra,
+    VideoFormat::Rgbx,
+    VideoFormat::Bgrx,
+];
+
+fn pixel_format(f: VideoFormat) -> Option<PixelFormat> {
+    Some(match f {
+        VideoFormat::Rgb => PixelFormat::Rgb,
+        VideoFormat::Bgr => PixelFormat::Bgr,
+        VideoFormat::Rgba => PixelFormat::Rgba,
+        VideoFormat::Bgra => PixelFormat::Bgra,
+        VideoFormat::Rgbx => PixelFormat::Rgbx,
+        VideoFormat::Bgrx => PixelFormat::Bgrx,
+        _ => return None,
+    })
+}
+
+fn rgb_caps() -> gst::Caps {
+    gst_video::VideoCapsBuilder::new()
+        .format_list(RGB_FORMATS)
+        .width_range(1..=i32::MAX)
+        .height_range(1..=i32::MAX)
+        .build()
+}
+
+fn gray_caps() -> gst::Caps {
+    gst_video::VideoCapsBuilder::new()
+        .format(VideoFormat::Gray8)
+        .width_range(1..=i32::MAX)
+        .height_range(1..=i32::MAX)
+        .build()
+}
+
+/// The same caps with the format field replaced: GRAY8 (`to_gray`) or any of our RGB formats.
+fn with_formats(caps: &gst::Caps, to_gray: bool) -> gst::Caps {
+    let mut out = gst::Caps::new_empty();
+    {
+        let out = out.get_mut().expect("new caps are writable");
+        for s in caps.iter() {
+            let mut s = s.to_owned();
+            if to_gray {
+                s.set("format", VideoFormat::Gray8.to_str());
+            } else {
+                s.set(
+                    "format",
+                    gst::List::new(RGB_FORMATS.iter().map(|f| f.to_str())),
+                );
+            }
+            out.append_structure(s);
+        }
+    }
+    out
+}
+
+/// The mask stream is a stream of its own: same group, its own id.
+fn mask_stream_start(upstream_id: &str, group: Option<gst::GroupId>) -> gst::Event {
+    let id = format!("{upstream_id}/mask");
+    let builder = gst::event::StreamStart::builder(&id);
+    match group {
+        Some(g) => builder.group_id(g).build(),
+        None => builder.build(),
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Settings {
+    model: Option<PathBuf>,
+    mode: Mode,
+    alpha: f64,
+    resize: ResizeSetting,
+    labels: Option<PathBuf>,
+    palette: Option<PathBuf>,
+    classes: Option<String>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            model: None,
+            mode: Mode::Overlay,
+            alpha: 0.5,
+            resize: ResizeSetting::Auto,
+            labels: None,
+            palette: None,
+            classes: None,
+        }
+    }
+}
+
+/// Runtime state, created when the element starts (READY→PAUSED) and dropped when it stops.
+struct State {
+    segmenter: Segmenter,
+    paint: render::Paint,
+    mode: Mode,
+    in_info: Option<gst_video::VideoInfo>,
+    gray_info: Option<gst_video::VideoInfo>,
+    classes: ClassMap,
+}
+
+pub struct BeitSeg {
+    sinkpad: gst::Pad,
+    srcpad: gst::Pad,
+    maskpad: Mutex<Option<gst::Pad>>,
+    combiner: Mutex<gst_base::UniqueFlowCombiner>,
+    settings: Mutex<Settings>,
+    state: Mutex<Option<State>>,
+    /// Input size and class count of the loaded model, for the read-only properties.
+    loaded: Mutex<Option<(u32, u32, u32)>>,
+}
+
+impl BeitSeg {
+    fn start(&self) -> Result<(), gst::ErrorMessage> {
+        let settings = self.settings.lock().unwrap().clone();
+        let Some(path) = settings.model.clone() else {
+            return Err(gst::error_msg!(
+                gst::ResourceError::NotFound,
+                ["No model set: set the model property to an .onnx file"]
+            ));
+        };
+        let overrides = Overrides {
+            labels: settings.labels.clone(),
+            palette: settings.palette.clone(),
+            resize: match settings.resize {
+                ResizeSetting::Auto => None,
+                ResizeSetting::Stretch => Some(ResizeMode::Stretch),
+                ResizeSetting::Letterbox => Some(ResizeMode::Letterbox),
+            },
+        };
+        if let Err(err) = runtime::init(Some(std::sync::Arc::new(|level, message: &str| {
+            use ort::logging::LogLevel;
+            let level = match level {
+                LogLevel::Verbose => gst::DebugLevel::Log,
+                LogLevel::Info => gst::DebugLevel::Debug,
+                LogLevel::Warning => gst::DebugLevel::Warning,
+                LogLevel::Error | LogLevel::Fatal => gst::DebugLevel::Error,
+            };
+            gst::log_with_level!(CAT, level, "onnxruntime: {message}");
+        }))) {
+            return Err(gst::error_msg!(gst::LibraryError::Init, ["{err:#}"]));
+        }
+        gst::info!(
+            CAT,
+            imp = self,
+            "loading {} with ONNX Runtime {}",
+            path.display(),
+            runtime::version().unwrap_or("?")
+        );
+        let model = Model::load(&path, &overrides).map_err(|err| {
+            let kind = if path.exists() {
+                gst::ResourceError::OpenRead
+            } else {
+                gst::ResourceError::NotFound
+            };
+            gst::error_msg!(kind, ["{err:#}"])
+        })?;
+        let info = model.info();
+        let draw =
+            palette::select_classes(settings.classes.as_deref(), &info.labels).map_err(|err| {
+                gst::error_msg!(gst::ResourceError::Settings, ["classes property: {err:#}"])
+            })?;
+        gst::info!(
+            CAT,
+            imp = self,
+            "model input {}x{} {:?} {:?}, {} classes, {:?}",
+            info.width,
+            info.height,
+            info.layout,
+            info.input_precision,
+            info.num_classes,
+            info.preprocessing
+        );
+        *self.loaded.lock().unwrap() = Some((
+            info.width as u32,
+            info.height as u32,
+            info.num_classes as u32,
+        ));
+        let paint = render::Paint::new(&info.palette, &draw);
+        *self.state.lock().unwrap() = Some(State {
+            segmenter: Segmenter::new(model),
+            paint,
+            mode: settings.mode,
+            in_info: None,
+            gray_info: None,
+            classes: ClassMap::default(),
+        });
+        self.combiner.lock().unwrap().reset();
+        Ok(())
+    }
+
+    fn stop(&self) {
+        *self.state.lock().unwrap() = None;
+    }
+
+    fn mode(&self) -> Mode {
+        match &*self.state.lock().unwrap() {
+            Some(state) => state.mode,
+            None => self.settings.lock().unwrap().mode,
+        }
+    }
+
+    fn sink_chain(
+        &self,
+        _pad: &gst::Pad,
+        buffer: gst::Buffer,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let alpha = self.settings.lock().unwrap().alpha;
+        let maskpad = self.maskpad.lock().unwrap().clone();
+        let mut guard = self.state.lock().unwrap();
+        let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
+        let Some(in_info) = state.in_info.clone() else {
+            gst::element_imp_error!(self, gst::CoreError::Negotiation, ["Buffer before caps"]);
+            return Err(gst::FlowError::NotNegotiated);
+        };
+        let gray_info = state.gray_info.clone().expect("set together with in_info");
+        let format = pixel_format(in_info.format()).expect("caps are restricted to RGB formats");
+
+        {
+            let frame =
+                gst_video::VideoFrameRef::from_buffer_ref_readable(buffer.as_ref(), &in_info)
+                    .map_err(|_| {
+                        gst::element_imp_error!(
+                            self,
+                            gst::CoreError::Failed,
+                            ["Cannot map the input buffer"]
+                        );
+                        gst::FlowError::Error
+                    })?;
+            let view = Frame::new(
+                format,
+                in_info.width() as usize,
+                in_info.height() as usize,
+                frame.plane_stride()[0] as usize,
+                frame.plane_data(0).unwrap_or(&[]),
+            )
+            .map_err(|err| {
+                gst::element_imp_error!(
+                    self,
+                    gst::StreamError::Format,
+                    ["Bad input frame: {err:#}"]
+                );
+                gst::FlowError::Error
+            })?;
+            if let Err(err) = state.segmenter.segment(&view, &mut state.classes) {
+                gst::element_imp_error!(self, gst::StreamError::Failed, ["{err:#}"]);
+                return Err(gst::FlowError::Error);
+            }
+        }
+
+        let gray = |classes: &ClassMap| -> Result<gst::Buffer, gst::FlowError> {
+            let mut out =
+                gst::Buffer::with_size(gray_info.size()).map_err(|_| gst::FlowError::Error)?;
+            {
+                let out = out.get_mut().expect("new buffer");
+                buffer
+                    .copy_into(
+                        out,
+                        gst::BufferCopyFlags::FLAGS | gst::BufferCopyFlags::TIMESTAMPS,
+                        ..,
+                    )
+                    .map_err(|_| gst::FlowError::Error)?;
+                let mut frame = gst_video::VideoFrameRef::from_buffer_ref_writable(out, &gray_info)
+                    .map_err(|_| gst::FlowError::Error)?;
+                let stride = frame.plane_stride()[0] as usize;
+                render::mask(
+                    frame.plane_data_mut(0).map_err(|_| gst::FlowError::Error)?,
+                    stride,
+                    classes,
+                );
+            }
+            Ok(out)
+        };
+        let mask_out = match &maskpad {
+            Some(_) => Some(gray(&state.classes)?),
+            None => None,
+        };
+        let main_out = match state.mode {
+            Mode::Mask => gray(&state.classes)?,
+            Mode::Overlay | Mode::Color => {
+                let mut out = match state.mode {
+                    // Painted in place when upstream lets us, otherwise on a copy.
+                    Mode::Overlay => buffer,
+                    _ => {
+                        let mut out = gst::Buffer::with_size(in_info.size())
+                            .map_err(|_| gst::FlowError::Error)?;
+                        buffer
+                            .copy_into(
+                                out.get_mut().expect("new buffer"),
+                                gst::BufferCopyFlags::FLAGS | gst::BufferCopyFlags::TIMESTAMPS,
+                                ..,
+                            )
+                            .map_err(|_| gst::FlowError::Error)?;
+                        out
+                    }
+                };
+                {
+                    let out = out.make_mut();
+                    let mut frame =
+                        gst_video::VideoFrameRef::from_buffer_ref_writable(out, &in_info)
+                            .map_err(|_| gst::FlowError::Error)?;
+                    let stride = frame.plane_stride()[0] as usize;
+                    let data = frame.plane_data_mut(0).map_err(|_| gst::FlowError::Error)?;
+                    let mut view = FrameMut::new(
+                        format,
+                        in_info.width() as usize,
+                        in_info.height() as usize,
+                        stride,
+                        data,
+                    )
+                    .map_err(|_| gst::FlowError::Error)?;
+                    if state.mode == Mode::Overlay {
+                        render::overlay(&mut view, &state.classes, &state.paint, alpha);
+                    } else {
+                        render::color(&mut view, &state.classes, &state.paint);
+                    }
+                }
+                out
+            }
+        };
+        drop(guard);
+
+        let res = self.srcpad.push(main_out);
+        let mut combiner = self.combiner.lock().unwrap();
+        let mut combined = combiner.update_pad_flow(&self.srcpad, res);
+        if let (Some(pad), Some(buf)) = (maskpad, mask_out) {
+            let res = pad.push(buf);
+            combined = combiner.update_pad_flow(&pad, res);
+        }
+        combined
+    }
+
+    fn set_caps(&self, caps: &gst::CapsRef) -> bool {
+        let Ok(info) = gst_video::VideoInfo::from_caps(caps) else {
+            gst::warning!(CAT, imp = self, "cannot parse caps {caps}");
+            return false;
+        };
+        if pixel_format(info.format()).is_none() {
+            return false;
+        }
+        let gray_info =
+            match gst_video::VideoInfo::builder(VideoFormat::Gray8, info.width(), info.height())
+                .fps(info.fps())
+                .par(info.par())
+                .build()
+            {
+                Ok(i) => i,
+                Err(_) => return false,
+            };
+        let mode = {
+            let mut guard = self.state.lock().unwrap();
+            let Some(state) = guard.as_mut() else {
+                return false;
+            };
+            state.in_info = Some(info);
+            state.gray_info = Some(gray_info.clone());
+            state.mode
+        };
+        let gray_caps = gray_info.to_caps().ok();
+        let src_caps = match mode {
+            Mode::Mask => gray_caps.clone(),
+            _ => Some(caps.to_owned()),
+        };
+        let Some(src_caps) = src_caps else {
+            return false;
+        };
+        gst::debug!(CAT, imp = self, "negotiated {caps}, src {src_caps}");
+        if let (Some(pad), Some(gray)) = (self.maskpad.lock().unwrap().clone(), gray_caps) {
+            pad.push_event(gst::event::Caps::new(&gray));
+        }
+        self.srcpad.push_event(gst::event::Caps::new(&src_caps))
+    }
+
+    fn sink_event(&self, pad: &gst::Pad, event: gst::Event) -> bool {
+        use gst::EventView;
+        gst::log!(CAT, obj = pad, "event {event:?}");
+        match event.view() {
+            EventView::Caps(c) => self.set_caps(c.caps()),
+            EventView::StreamStart(s) => {
+                if let Some(mask) = self.maskpad.lock().unwrap().clone() {
+                    mask.push_event(mask_stream_start(s.stream_id(), s.group_id()));
+                }
+                self.srcpad.push_event(event)
+            }
+            EventView::FlushStop(_) => {
+                self.combiner.lock().unwrap().reset();
+                gst::Pad::event_default(pad, Some(&*self.obj()), event)
+            }
+            _ => gst::Pad::event_default(pad, Some(&*self.obj()), event),
+        }
+    }
+
+    fn sink_query(&self, pad: &gst::Pad, query: &mut gst::QueryRef) -> bool {
+        use gst::QueryViewMut;
+        match query.view_mut() {
+            QueryViewMut::Caps(q) => {
+                let downstream = match self.mode() {
+                    // Downstream takes GRAY8: any of our formats at the sizes it takes.
+                    Mode::Mask => {
+                        with_formats(&self.srcpad.peer_query_caps(Some(&gray_caps())), false)
+                    }
+                    _ => self
+                        .srcpad
+                        .peer_query_caps(q.filter().map(|f| f.to_owned()).as_ref()),
+                };
+                let mut caps = downstream.intersect(&pad.pad_template_caps());
+                if let Some(filter) = q.filter() {
+                    caps = filter.intersect_with_mode(&caps, gst::CapsIntersectMode::First);
+                }
+                q.set_result(&caps);
+                true
+            }
+            // Buffers are mapped, never handed on as they came, so upstream allocates plain memory.
+            QueryViewMut::Allocation(_) => false,
+            _ => gst::Pad::query_default(pad, Some(&*self.obj()), query),
+        }
+    }
+
+    fn src_query(&self, pad: &gst::Pad, query: &mut gst::QueryRef) -> bool {
+        use gst::QueryViewMut;
+        match query.view_mut() {
+            QueryViewMut::Caps(q) => {
+                let gray = pad != &self.srcpad || self.mode() == Mode::Mask;
+                let upstream = self.sinkpad.peer_query_caps(None);
+                let mut caps = with_formats(&upstream, gray).intersect(&pad.pad_template_caps());
+                if !gray {
+                    caps = upstream.intersect(&caps);
+                }
+                if let Some(filter) = q.filter() {
+                    caps = filter.intersect_with_mode(&caps, gst::CapsIntersectMode::First);
+                }
+                q.set_result(&caps);
+                true
+            }
+            _ => gst::Pad::query_default(pad, Some(&*self.obj()), query),
+        }
+    }
+}
+
+#[glib::object_subclass]
+impl ObjectSubclass for BeitSeg {
+    const NAME: &'static str = "GstBeitSeg";
+    type Type = super::BeitSeg;
+    type ParentType = gst::Element;
+
+    fn with_class(klass: &Self::Class) -> Self {
+        let sinkpad =
+            gst::Pad::builder_from_template(&klass.pad_template("sink").expect("sink template"))
+                .chain_function(|pad, parent, buffer| {
+                    BeitSeg::catch_panic_pad_function(
+                        parent,
+                        || Err(gst::FlowError::Error),
+                        |imp| imp.sink_chain(pad, buffer),
+                    )
+                })
+                .event_function(|pad, parent, event| {
+                    BeitSeg::catch_panic_pad_function(
+                        parent,
+                        || false,
+                        |imp| imp.sink_event(pad, event),
+                    )
+                })
+                .query_function(|pad, parent, query| {
+                    BeitSeg::catch_panic_pad_function(
+                        parent,
+                        || false,
+                        |imp| imp.sink_query(pad, query),
+                    )
+                })
+                .build();
+        let srcpad =
+            gst::Pad::builder_from_template(&klass.pad_template("src").expect("src template"))
+                .query_function(|pad, parent, query| {
+                    BeitSeg::catch_panic_pad_function(
+                        parent,
+                        || false,
+                        |imp| imp.src_query(pad, query),
+                    )
+                })
+                .build();
+        Self {
+            sinkpad,
+            srcpad,
+            maskpad: Mutex::new(None),
+            combiner: Mutex::new(gst_base::UniqueFlowCombiner::new()),
+            settings: Mutex::new(Settings::default()),
+            state: Mutex::new(None),
+            loaded: Mutex::new(None),
+        }
+    }
+}
+
+impl ObjectImpl for BeitSeg {
+    fn properties() -> &'static [glib::ParamSpec] {
+        static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
+            let d = Settings::default();
+            vec![
+                glib::ParamSpecString::builder("model")
+                    .nick("Model")
+                    .blurb(
+                        "Path of the ONNX model (.onnx; external weights such as model.onnx.data are read from \
+                         beside it). Loaded when the element starts; a bad model fails the state change.",
+                    )
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecEnum::builder_with_default("mode", d.mode)
+                    .nick("Mode")
+                    .blurb("What the src pad carries: the frame with classes painted over it, the palette image, or GRAY8 class ids.")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecDouble::builder("alpha")
+                    .nick("Alpha")
+                    .blurb("Opacity of the class colours in overlay mode, 0 (frame only) to 1 (colours only).")
+                    .minimum(0.0)
+                    .maximum(1.0)
+                    .default_value(d.alpha)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecEnum::builder_with_default("resize", d.resize)
+                    .nick("Resize")
+                    .blurb("How frames are fitted to the model input: as the model's metadata says (auto), stretched, or letterboxed.")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("labels")
+                    .nick("Labels file")
+                    .blurb("Optional file overriding the model's class names: one name per line, or id2label JSON.")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("palette")
+                    .nick("Palette file")
+                    .blurb("Optional file overriding the model's class colours: one R,G,B or #rrggbb per line, or a JSON list.")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("classes")
+                    .nick("Classes")
+                    .blurb("Optional comma-separated class ids or names to draw (e.g. \"person,12,car\"); other classes stay unpainted. Empty draws all.")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("input-width")
+                    .nick("Input width")
+                    .blurb("Width in pixels of the loaded model's input (0 before a model is loaded).")
+                    .read_only()
+                    .build(),
+                glib::ParamSpecUInt::builder("input-height")
+                    .nick("Input height")
+                    .blurb("Height in pixels of the loaded model's input (0 before a model is loaded).")
+                    .read_only()
+                    .build(),
+                glib::ParamSpecUInt::builder("num-classes")
+                    .nick("Number of classes")
+                    .blurb("Number of classes of the loaded model (0 before a model is loaded).")
+                    .read_only()
+                    .build(),
+                glib::ParamSpecString::builder("ort-version")
+                    .nick("ONNX Runtime version")
+                    .blurb("Version of the ONNX Runtime library in use, or why it could not be loaded.")
+                    .read_only()
+                    .build(),
+            ]
+        });
+        PROPERTIES.as_ref()
+    }
+
+    fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        let mut s = self.settings.lock().unwrap();
+        let path = || {
+            value
+                .get::<Option<String>>()
+                .expect("type checked upstream")
+                .filter(|p| !p.is_empty())
+                .map(PathBuf::from)
+        };
+        match pspec.name() {
+            "model" => {
+                let new = path();
+                gst::info!(CAT, imp = self, "model: {:?} → {:?}", s.model, new);
+                s.model = new;
+            }
+            "mode" => {
+                let new = value.get().expect("type checked upstream");
+                gst::info!(CAT, imp = self, "mode: {:?} → {:?}", s.mode, new);
+                s.mode = new;
+            }
+            "alpha" => {
+                let new = value.get().expect("type checked upstream");
+                gst::info!(CAT, imp = self, "alpha: {} → {}", s.alpha, new);
+                s.alpha = new;
+            }
+            "resize" => {
+                let new = value.get().expect("type checked upstream");
+                gst::info!(CAT, imp = self, "resize: {:?} → {:?}", s.resize, new);
+                s.resize = new;
+            }
+            "labels" => {
+                let new = path();
+                gst::info!(CAT, imp = self, "labels: {:?} → {:?}", s.labels, new);
+                s.labels = new;
+            }
+            "palette" => {
+                let new = path();
+                gst::info!(CAT, imp = self, "palette: {:?} → {:?}", s.palette, new);
+                s.palette = new;
+            }
+            "classes" => {
+                let new = value
+                    .get::<Option<String>>()
+                    .expect("type checked upstream");
+                gst::info!(CAT, imp = self, "classes: {:?} → {:?}", s.classes, new);
+                s.classes = new;
+            }
+            other => unreachable!("unknown property {other}"),
+        }
+    }
+
+    fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
+        let s = self.settings.lock().unwrap();
+        let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string()).to_value();
+        let loaded = *self.loaded.lock().unwrap();
+        match pspec.name() {
+            "model" => path(&s.model),
+            "mode" => s.mode.to_value(),
+            "alpha" => s.alpha.to_value(),
+            "resize" => s.resize.to_value(),
+            "labels" => path(&s.labels),
+            "palette" => path(&s.palette),
+            "classes" => s.classes.to_value(),
+            "input-width" => loaded.map_or(0, |l| l.0).to_value(),
+            "input-height" => loaded.map_or(0, |l| l.1).to_value(),
+            "num-classes" => loaded.map_or(0, |l| l.2).to_value(),
+            "ort-version" => match runtime::init(None) {
+                Ok(()) => runtime::version().unwrap_or("unknown").to_value(),
+                Err(err) => format!("not loaded: {err:#}").to_value(),
+            },
+            other => unreachable!("unknown property {other}"),
+        }
+    }
+
+    fn constructed(&self) {
+        self.parent_constructed();
+        let obj = self.obj();
+        obj.add_pad(&self.sinkpad).expect("fresh element");
+        obj.add_pad(&self.srcpad).expect("fresh element");
+        self.combiner.lock().unwrap().add_pad(&self.srcpad);
+    }
+}
+
+impl GstObjectImpl for BeitSeg {}
+
+impl ElementImpl for BeitSeg {
+    fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
+        static METADATA: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
+            gst::subclass::ElementMetadata::new(
+                "Semantic segmentation (BEiT / ONNX Runtime)",
+                "Filter/Effect/Video/Analyzer",
+                "Segments video frames with an ONNX model and paints or emits the class of every pixel",
+                "beitseg developers",
+            )
+        });
+        Some(&*METADATA)
+    }
+
+    fn pad_templates() -> &'static [gst::PadTemplate] {
+        static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
+            let rgb = rgb_caps();
+            let mut src = rgb.clone();
+            src.merge(gray_caps());
+            vec![
+                gst::PadTemplate::new(
+                    "sink",
+                    gst::PadDirection::Sink,
+                    gst::PadPresence::Always,
+                    &rgb,
+                )
+                .expect("valid"),
+                gst::PadTemplate::new(
+                    "src",
+                    gst::PadDirection::Src,
+                    gst::PadPresence::Always,
+                    &src,
+                )
+                .expect("valid"),
+                gst::PadTemplate::new(
+                    "mask",
+                    gst::PadDirection::Src,
+                    gst::PadPresence::Request,
+                    &gray_caps(),
+                )
+                .expect("valid"),
+            ]
+        });
+        TEMPLATES.as_ref()
+    }
+
+    fn request_new_pad(
+        &self,
+        templ: &gst::PadTemplate,
+        _name: Option<&str>,
+        _caps: Option<&gst::Caps>,
+    ) -> Option<gst::Pad> {
+        let mut slot = self.maskpad.lock().unwrap();
+        if slot.is_some() {
+            gst::warning!(CAT, imp = self, "the mask pad was already requested");
+            return None;
+        }
+        let pad = gst::Pad::builder_from_template(templ)
+            .name("mask")
+            .query_function(|pad, parent, query| {
+                BeitSeg::catch_panic_pad_function(parent, || false, |imp| imp.src_query(pad, query))
+            })
+            .build();
+        *slot = Some(pad.clone());
+        drop(slot);
+        self.combiner.lock().unwrap().add_pad(&pad);
+        self.obj().add_pad(&pad).ok()?;
+        // Joining mid-stream: give the new pad the stream's sticky events.
+        if let Some(ev) = self.sinkpad.sticky_event::<gst::event::StreamStart>(0) {
+            pad.push_event(mask_stream_start(ev.stream_id(), ev.group_id()));
+        }
+        let gray = self
+            .state
+            .lock()
+            .unwrap()
+            .as_ref()
+            .and_then(|s| s.gray_info.clone());
+        if let Some(caps) = gray.and_then(|i| i.to_caps().ok()) {
+            pad.push_event(gst::event::Caps::new(&caps));
+        }
+        if let Some(ev) = self.sinkpad.sticky_event::<gst::event::Segment>(0) {
+            pad.push_event(ev);
+        }
+        Some(pad)
+    }
+
+    fn release_pad(&self, pad: &gst::Pad) {
+        let mut slot = self.maskpad.lock().unwrap();
+        if slot.as_ref() == Some(pad) {
+            *slot = None;
+            drop(slot);
+            self.combiner.lock().unwrap().remove_pad(pad);
+            let _ = pad.set_active(false);
+            let _ = self.obj().remove_pad(pad);
+        }
+    }
+
+    fn change_state(
+        &self,
+        transition: gst::StateChange,
+    ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
+        gst::trace!(CAT, imp = self, "changing state {transition:?}");
+        if transition == gst::StateChange::ReadyToPaused {
+            if let Err(err) = self.start() {
+                self.post_error_message(err);
+                return Err(gst::StateChangeError);
+            }
+        }
+        let res = self.parent_change_state(transition);
+        if transition == gst::StateChange::PausedToReady {
+            self.stop();
+        }
+        res
+    }
+}

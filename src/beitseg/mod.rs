@@ -1,0 +1,63 @@
+// Copyright (C) 2026 beitseg developers
+// SPDX-License-Identifier: MIT OR Apache-2.0
+
+use gst::glib;
+use gst::prelude::*;
+
+mod imp;
+
+/// What the `src` pad carries.
+#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstBeitSegMode")]
+pub enum Mode {
+    #[enum_value(
+        name = "Overlay: the frame blended with each pixel's class colour",
+        nick = "overlay"
+    )]
+    Overlay = 0,
+    #[enum_value(
+        name = "Color: the palette colour of each pixel's class",
+        nick = "color"
+    )]
+    Color = 1,
+    #[enum_value(name = "Mask: GRAY8 class ids", nick = "mask")]
+    Mask = 2,
+}
+
+/// How a frame is fitted to the model's input size.
+#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstBeitSegResize")]
+pub enum ResizeSetting {
+    #[enum_value(
+        name = "Auto: what the model's metadata says (stretch when it says nothing)",
+        nick = "auto"
+    )]
+    Auto = 0,
+    #[enum_value(
+        name = "Stretch: resize to the model size, ignoring the aspect ratio",
+        nick = "stretch"
+    )]
+    Stretch = 1,
+    #[enum_value(
+        name = "Letterbox: keep the aspect ratio, pad, crop the padding from the result",
+        nick = "letterbox"
+    )]
+    Letterbox = 2,
+}
+
+glib::wrapper! {
+    pub struct BeitSeg(ObjectSubclass<imp::BeitSeg>) @extends gst::Element, gst::Object;
+}
+
+pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    Mode::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
+    ResizeSetting::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
+    gst::Element::register(
+        Some(plugin),
+        "beitseg",
+        gst::Rank::NONE,
+        BeitSeg::static_type(),
+    )
+}

@@ -1,0 +1,59 @@
+// Copyright (C) 2026 beitseg developers
+// SPDX-License-Identifier: MIT OR Apache-2.0
+
+//! One frame through the whole chain: preprocess → model → decode. No GStreamer types here.
+
+use anyhow::Result;
+
+use crate::decode::{Decoder, Window};
+use crate::frame::{ClassMap, Frame};
+use crate::model::{Model, ModelInfo};
+use crate::preprocess::{Placement, Preprocessor};
+
+pub struct Segmenter {
+    model: Model,
+    pre: Preprocessor,
+    decoder: Decoder,
+}
+
+/// The part of the logits a placement covers, or `None` when the picture fills the model input.
+fn window(info: &ModelInfo, place: Placement, logits_w: usize, logits_h: usize) -> Option<Window> {
+    if place.width == info.width && place.height == info.height {
+        return None;
+    }
+    let sx = logits_w as f64 / info.width as f64;
+    let sy = logits_h as f64 / info.height as f64;
+    Some(Window {
+        x0: place.x as f64 * sx,
+        x1: (place.x + place.width) as f64 * sx,
+        y0: place.y as f64 * sy,
+        y1: (place.y + place.height) as f64 * sy,
+    })
+}
+
+impl Segmenter {
+    pub fn new(model: Model) -> Self {
+        let pre = Preprocessor::new(model.info());
+        Self {
+            model,
+            pre,
+            decoder: Decoder::new(),
+        }
+    }
+
+    pub fn info(&self) -> &ModelInfo {
+        self.model.info()
+    }
+
+    /// Segments one frame into `out` (a class id per frame pixel).
+    pub fn segment(&mut self, frame: &Frame, out: &mut ClassMap) -> Result<()> {
+        let mut input = vec![0f32; self.pre.image_len()];
+        let place = self.pre.run(frame, &mut input)?;
+        let logits = self.model.run(input, 1)?;
+        let logits = &logits[0];
+        let win = window(self.model.info(), place, logits.width, logits.height);
+        self.decoder
+            .decode(logits, frame.width, frame.height, win, out);
+        Ok(())
+    }
+}

@@ -1,0 +1,36 @@
+// Copyright (C) 2026 beitseg developers
+// SPDX-License-Identifier: MIT OR Apache-2.0
+
+//! beitseg: semantic segmentation of video frames with ONNX models (BEiT/ADE20k first) as a
+//! GStreamer element. The engine modules know nothing of GStreamer; `beitseg` is the element.
+
+use gst::glib;
+
+pub mod decode;
+pub mod engine;
+pub mod frame;
+pub mod model;
+pub mod palette;
+pub mod preprocess;
+pub mod render;
+pub mod runtime;
+
+mod beitseg;
+
+pub use beitseg::{BeitSeg, Mode, ResizeSetting};
+
+fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    beitseg::register(plugin)
+}
+
+gst::plugin_define!(
+    beitseg,
+    env!("CARGO_PKG_DESCRIPTION"),
+    plugin_init,
+    concat!(env!("CARGO_PKG_VERSION"), "-", env!("COMMIT_ID")),
+    "MIT/X11",
+    env!("CARGO_PKG_NAME"),
+    env!("CARGO_PKG_NAME"),
+    env!("CARGO_PKG_REPOSITORY"),
+    env!("BUILD_REL_DATE")
+);

@@ -1,0 +1,505 @@
+// Copyright (C) 2026 beitseg developers
+// SPDX-License-Identifier: MIT OR Apache-2.0
+
+//! Loading an ONNX segmentation model, checking it against the contract beitseg supports, reading
+//! its self-description (metadata_props), and running it.
+//!
+//! The contract:
+//! - one input, float32 or float16, `[N,3,H,W]` (NCHW) or `[N,H,W,3]` (NHWC), H and W fixed in the
+//!   model, N fixed or dynamic;
+//! - the first output, float32 or float16, `[N,C,h,w]` for NCHW models or `[N,h,w,C]` for NHWC
+//!   models, any h and w. C > 1: per-class logits (argmax decides). C = 1: a person/foreground
+//!   probability (threshold 0.5) or, when the metadata says `output=logits`, a logit (threshold 0).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, bail, Context, Result};
+use ort::session::Session;
+use ort::value::{Tensor, TensorElementType, ValueType};
+use serde_json::Value;
+
+use crate::palette::{self, Rgb};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layout {
+    Nchw,
+    Nhwc,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Precision {
+    F32,
+    F16,
+}
+
+/// PIL's resampling filters, by the names transformers uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Resample {
+    Nearest,
+    Box,
+    Bilinear,
+    Hamming,
+    Bicubic,
+    Lanczos,
+}
+
+impl Resample {
+    pub fn parse(s: &str) -> Result<Self> {
+        Ok(match s.trim().to_ascii_lowercase().as_str() {
+            "nearest" | "0" => Self::Nearest,
+            "lanczos" | "1" => Self::Lanczos,
+            "bilinear" | "linear" | "2" => Self::Bilinear,
+            "bicubic" | "cubic" | "3" => Self::Bicubic,
+            "box" | "4" => Self::Box,
+            "hamming" | "5" => Self::Hamming,
+            other => bail!("unknown resample filter {other:?}"),
+        })
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResizeMode {
+    /// Resize to the model size ignoring the aspect ratio (what BEiT's processor does).
+    Stretch,
+    /// Keep the aspect ratio, pad to the model size; the padding is cropped away after decoding.
+    Letterbox,
+}
+
+impl ResizeMode {
+    pub fn parse(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "stretch" => Ok(Self::Stretch),
+            "letterbox" => Ok(Self::Letterbox),
+            other => bail!("unknown resize mode {other:?} (stretch or letterbox)"),
+        }
+    }
+}
+
+/// What the model's output channel(s) mean.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum OutputKind {
+    /// One score per class; the class is the argmax.
+    Logits,
+    /// One channel; class 1 where it exceeds `threshold`, class 0 elsewhere.
+    Binary { threshold: f32 },
+}
+
+/// HF-style preprocessing: `(pixel * rescale - mean) / std` per RGB channel after resizing.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Preprocessing {
+    pub mean: [f32; 3],
+    pub std: [f32; 3],
+    pub rescale: f64,
+    pub resample: Resample,
+    pub resize: ResizeMode,
+}
+
+/// Everything known about a loaded model, shared read-only by whoever needs it.
+#[derive(Clone, Debug)]
+pub struct ModelInfo {
+    pub path: PathBuf,
+    pub input_name: String,
+    pub output_name: String,
+    pub layout: Layout,
+    pub input_precision: Precision,
+    pub output_precision: Precision,
+    pub height: usize,
+    pub width: usize,
+    /// `Some(n)` when the model's batch dimension is fixed, `None` when dynamic.
+    pub batch: Option<usize>,
+    pub output_kind: OutputKind,
+    pub num_classes: usize,
+    pub labels: Vec<String>,
+    pub palette: Vec<Rgb>,
+    pub preprocessing: Preprocessing,
+}
+
+/// User choices that override what the model says about itself.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    pub labels: Option<PathBuf>,
+    pub palette: Option<PathBuf>,
+    pub resize: Option<ResizeMode>,
+}
+
+/// Per-class scores of one image, channel-major `[classes][height][width]`.
+#[derive(Clone, Debug)]
+pub struct Logits {
+    pub classes: usize,
+    pub height: usize,
+    pub width: usize,
+    pub data: Vec<f32>,
+}
+
+pub struct Model {
+    info: ModelInfo,
+    session: Session,
+}
+
+fn tensor_shape(what: &str, ty: &ValueType) -> Result<(Precision, Vec<i64>)> {
+    match ty {
+        ValueType::Tensor { ty, shape, .. } => {
+            let precision = match ty {
+                TensorElementType::Float32 => Precision::F32,
+                TensorElementType::Float16 => Precision::F16,
+                other => {
+                    bail!("{what} has element type {other:?}; beitseg needs float32 or float16")
+                }
+            };
+            Ok((precision, shape.to_vec()))
+        }
+        other => bail!("{what} is {other:?}, not a tensor"),
+    }
+}
+
+fn fixed(dim: i64) -> Option<usize> {
+    (dim > 0).then_some(dim as usize)
+}
+
+fn meta_json(session: &Session, key: &str) -> Result<Option<Value>> {
+    let Some(text) = session.metadata().ok().and_then(|m| m.custom(key)) else {
+        return Ok(None);
+    };
+    serde_json::from_str(&text)
+        .map(Some)
+        .with_context(|| format!("metadata {key:?} is not valid JSON: {text:?}"))
+}
+
+fn meta_text(session: &Session, key: &str) -> Option<String> {
+    session.metadata().ok().and_then(|m| m.custom(key))
+}
+
+fn meta_triple(session: &Session, key: &str, default: [f32; 3]) -> Result<[f32; 3]> {
+    let Some(v) = meta_json(session, key)? else {
+        return Ok(default);
+    };
+    let nums: Vec<f32> = match &v {
+        Value::Number(n) => vec![n.as_f64().unwrap_or(f64::NAN) as f32; 3],
+        Value::Array(items) => items
+            .iter()
+            .map(|x| x.as_f64().unwrap_or(f64::NAN) as f32)
+            .collect(),
+        _ => vec![],
+    };
+    match nums[..] {
+        [a, b, c] if nums.iter().all(|x| x.is_finite()) => Ok([a, b, c]),
+        _ => bail!("metadata {key:?} must be three numbers, found {v}"),
+    }
+}
+
+impl Model {
+    /// Loads and checks a model. Errors name the file and say what is wrong with it.
+    pub fn load(path: &Path, overrides: &Overrides) -> Result<Self> {
+        Self::load_inner(path, overrides).with_context(|| format!("model {}", path.display()))
+    }
+
+    fn load_inner(path: &Path, overrides: &Overrides) -> Result<Self> {
+        let meta = std::fs::metadata(path).map_err(|e| anyhow!("cannot open the file: {e}"))?;
+        if meta.is_dir() {
+            bail!("is a directory, not an .onnx file");
+        }
+        if meta.len() == 0 {
+            bail!("the file is empty");
+        }
+        crate::runtime::init(None)?;
+        // ORT resolves external data (model.onnx.data) relative to the model's own directory.
+        let session = Session::builder(crate::runtime::environment()?)
+            .and_then(|b| Ok(b.with_log_id("beitseg")?))
+            .map_err(|e| anyhow!("cannot create an ONNX Runtime session: {e}"))?
+            .commit_from_file(path)
+            .map_err(|e| anyhow!("not a loadable ONNX model: {e}"))?;
+        let info = Self::inspect(path, &session, overrides)?;
+        Ok(Self { info, session })
+    }
+
+    fn inspect(path: &Path, session: &Session, overrides: &Overrides) -> Result<ModelInfo> {
+        let inputs = session.inputs();
+        if inputs.len() != 1 {
+            bail!(
+                "has {} inputs; beitseg feeds exactly one image tensor",
+                inputs.len()
+            );
+        }
+        let outputs = session.outputs();
+        let Some(output) = outputs.first() else {
+            bail!("has no outputs")
+        };
+        let input = &inputs[0];
+        let (input_precision, ishape) =
+            tensor_shape(&format!("input {:?}", input.name()), input.dtype())?;
+        let (output_precision, oshape) =
+            tensor_shape(&format!("output {:?}", output.name()), output.dtype())?;
+        if ishape.len() != 4 {
+            bail!(
+                "input {:?} has rank {} ({ishape:?}); expected [N,3,H,W] or [N,H,W,3]",
+                input.name(),
+                ishape.len()
+            );
+        }
+        let layout = if ishape[1] == 3 {
+            Layout::Nchw
+        } else if ishape[3] == 3 {
+            Layout::Nhwc
+        } else {
+            bail!("input {:?} has shape {ishape:?}: expected 3 colour channels, [N,3,H,W] or [N,H,W,3]", input.name());
+        };
+        let (h, w) = match layout {
+            Layout::Nchw => (ishape[2], ishape[3]),
+            Layout::Nhwc => (ishape[1], ishape[2]),
+        };
+        let (Some(height), Some(width)) = (fixed(h), fixed(w)) else {
+            bail!(
+                "input {:?} has shape {ishape:?}: height and width must be fixed in the model",
+                input.name()
+            );
+        };
+        if let Some(size) = meta_json(session, "input_size")? {
+            let ok = size.as_array().is_some_and(|a| {
+                a.len() == 2
+                    && a[0].as_u64() == Some(height as u64)
+                    && a[1].as_u64() == Some(width as u64)
+            });
+            if !ok {
+                bail!("metadata input_size {size} disagrees with the input shape {ishape:?}");
+            }
+        }
+        let batch = fixed(ishape[0]);
+        if oshape.len() != 4 {
+            bail!(
+                "output {:?} has rank {} ({oshape:?}); expected [N,C,h,w] (or [N,h,w,C] for an NHWC model)",
+                output.name(),
+                oshape.len()
+            );
+        }
+        let channels = match layout {
+            Layout::Nchw => oshape[1],
+            Layout::Nhwc => oshape[3],
+        };
+        let declared = meta_text(session, "output");
+        let output_kind = match (channels, declared.as_deref()) {
+            (1, Some("logits")) => OutputKind::Binary { threshold: 0.0 },
+            (1, _) => OutputKind::Binary { threshold: 0.5 },
+            _ => OutputKind::Logits,
+        };
+
+        // Labels and palette: user files, else metadata, else defaults.
+        let meta_labels = meta_json(session, "id2label")?
+            .map(|v| palette::parse_labels_json(&v).context("metadata id2label"))
+            .transpose()?;
+        let meta_palette = meta_json(session, "palette")?
+            .map(|v| palette::parse_palette_json(&v).context("metadata palette"))
+            .transpose()?;
+        let labels = match &overrides.labels {
+            Some(file) => Some(palette::load_labels(file)?),
+            None => meta_labels,
+        };
+        let colours = match &overrides.palette {
+            Some(file) => Some(palette::load_palette(file)?),
+            None => meta_palette,
+        };
+        let num_classes = match (output_kind, fixed(channels)) {
+            (OutputKind::Binary { .. }, _) => 2,
+            (OutputKind::Logits, Some(c)) => c,
+            // A dynamic class axis: trust the labels (checked against the output at the first run).
+            (OutputKind::Logits, None) => labels
+                .as_ref()
+                .map(Vec::len)
+                .or(colours.as_ref().map(Vec::len))
+                .unwrap_or(150),
+        };
+        let is_binary = matches!(output_kind, OutputKind::Binary { .. });
+        let default_is_ade = !is_binary && num_classes == 150;
+        let labels = match labels {
+            Some(l) => l,
+            None if default_is_ade => palette::ade20k_labels(),
+            None => palette::generic_labels(num_classes),
+        };
+        let colours = match colours {
+            Some(c) => c,
+            None if default_is_ade => palette::ade20k_palette(),
+            None => palette::generic_palette(num_classes),
+        };
+        if labels.len() != num_classes {
+            bail!(
+                "the output has {num_classes} classes but the labels{} name {}",
+                overrides
+                    .labels
+                    .as_ref()
+                    .map(|p| format!(" file {}", p.display()))
+                    .unwrap_or_default(),
+                labels.len()
+            );
+        }
+        if colours.len() != num_classes {
+            bail!(
+                "the output has {num_classes} classes but the palette{} has {} colours",
+                overrides
+                    .palette
+                    .as_ref()
+                    .map(|p| format!(" file {}", p.display()))
+                    .unwrap_or_default(),
+                colours.len()
+            );
+        }
+        if num_classes > 256 {
+            bail!("the output has {num_classes} classes; class-id masks are 8-bit, so at most 256 are supported");
+        }
+
+        // Preprocessing: metadata, else BEiT-ADE's for logits models and plain [0,1] scaling for
+        // one-channel probability models (MediaPipe-style).
+        let (dmean, dstd) = if is_binary {
+            ([0.0; 3], [1.0; 3])
+        } else {
+            ([0.5; 3], [0.5; 3])
+        };
+        let mean = meta_triple(session, "image_mean", dmean)?;
+        let std = meta_triple(session, "image_std", dstd)?;
+        if std.iter().any(|s| *s == 0.0) {
+            bail!("metadata image_std {std:?} contains zero");
+        }
+        let rescale = match meta_text(session, "rescale_factor") {
+            Some(t) => t
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|x| x.is_finite())
+                .with_context(|| format!("metadata rescale_factor {t:?} is not a number"))?,
+            None => 1.0 / 255.0,
+        };
+        let resample = match meta_text(session, "resample") {
+            Some(t) => Resample::parse(&t).context("metadata resample")?,
+            None => Resample::Bilinear,
+        };
+        let resize = match (overrides.resize, meta_text(session, "resize_mode")) {
+            (Some(r), _) => r,
+            (None, Some(t)) => ResizeMode::parse(&t).context("metadata resize_mode")?,
+            (None, None) => ResizeMode::Stretch,
+        };
+
+        Ok(ModelInfo {
+            path: path.to_path_buf(),
+            input_name: input.name().to_string(),
+            output_name: output.name().to_string(),
+            layout,
+            input_precision,
+            output_precision,
+            height,
+            width,
+            batch,
+            output_kind,
+            num_classes,
+            labels,
+            palette: colours,
+            preprocessing: Preprocessing {
+                mean,
+                std,
+                rescale,
+                resample,
+                resize,
+            },
+        })
+    }
+
+    pub fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    /// Runs the model on `batch` preprocessed images laid out as the model's input expects and
+    /// returns one [`Logits`] per image.
+    pub fn run(&mut self, input: Vec<f32>, batch: usize) -> Result<Vec<Logits>> {
+        let info = &self.info;
+        let shape = match info.layout {
+            Layout::Nchw => [batch, 3, info.height, info.width],
+            Layout::Nhwc => [batch, info.height, info.width, 3],
+        };
+        if input.len() != shape.iter().product::<usize>() {
+            bail!(
+                "internal error: input has {} values for shape {shape:?}",
+                input.len()
+            );
+        }
+        let value = match info.input_precision {
+            Precision::F32 => Tensor::from_array((shape, input))?.into_dyn(),
+            Precision::F16 => {
+                let halves: Vec<half::f16> = input.into_iter().map(half::f16::from_f32).collect();
+                Tensor::from_array((shape, halves))?.into_dyn()
+            }
+        };
+        let outputs = self
+            .session
+            .run(ort::inputs![info.input_name.as_str() => value])
+            .map_err(|e| anyhow!("inference failed: {e}"))?;
+        let out = &outputs[info.output_name.as_str()];
+        let (oshape, data): (Vec<i64>, Vec<f32>) = match info.output_precision {
+            Precision::F32 => {
+                let (s, d) = out.try_extract_tensor::<f32>()?;
+                (s.to_vec(), d.to_vec())
+            }
+            Precision::F16 => {
+                let (s, d) = out.try_extract_tensor::<half::f16>()?;
+                (s.to_vec(), d.iter().map(|x| x.to_f32()).collect())
+            }
+        };
+        split_logits(info, &oshape, data, batch)
+    }
+}
+
+/// Turns the raw output into per-image channel-major logits, checking its shape. A one-channel
+/// output becomes two channels `[threshold, value]`, so that argmax (ties go to class 0) is the
+/// threshold test and the same exact decoder serves both kinds of model.
+fn split_logits(
+    info: &ModelInfo,
+    shape: &[i64],
+    data: Vec<f32>,
+    batch: usize,
+) -> Result<Vec<Logits>> {
+    let dims: Vec<usize> = shape.iter().map(|d| *d as usize).collect();
+    let (n, c, h, w) = match (info.layout, &dims[..]) {
+        (Layout::Nchw, [n, c, h, w]) => (*n, *c, *h, *w),
+        (Layout::Nhwc, [n, h, w, c]) => (*n, *c, *h, *w),
+        _ => bail!("output has shape {shape:?}; expected rank 4"),
+    };
+    let expected_c = match info.output_kind {
+        OutputKind::Binary { .. } => 1,
+        OutputKind::Logits => info.num_classes,
+    };
+    if n != batch || c != expected_c || h == 0 || w == 0 {
+        bail!("output has shape {shape:?}; expected {batch} images of {expected_c} channels");
+    }
+    let plane = h * w;
+    let per_image = c * plane;
+    let mut result = Vec::with_capacity(n);
+    for img in data.chunks_exact(per_image) {
+        let chw: Vec<f32> = match info.layout {
+            Layout::Nchw => img.to_vec(),
+            Layout::Nhwc => {
+                let mut t = vec![0.0; per_image];
+                for (p, px) in img.chunks_exact(c).enumerate() {
+                    for (k, v) in px.iter().enumerate() {
+                        t[k * plane + p] = *v;
+                    }
+                }
+                t
+            }
+        };
+        result.push(match info.output_kind {
+            OutputKind::Logits => Logits {
+                classes: c,
+                height: h,
+                width: w,
+                data: chw,
+            },
+            OutputKind::Binary { threshold } => {
+                let mut two = vec![threshold; plane];
+                two.extend_from_slice(&chw);
+                Logits {
+                    classes: 2,
+                    height: h,
+                    width: w,
+                    data: two,
+                }
+            }
+        });
+    }
+    Ok(result)
+}

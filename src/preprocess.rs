@@ -1,0 +1,176 @@
+// Copyright (C) 2026 beitseg developers
+// SPDX-License-Identifier: MIT OR Apache-2.0
+
+//! Frame → model input, as Hugging Face's PIL-backed image processors do it: resize with PIL's
+//! filters (fast_image_resize implements Pillow's convolution resampling), rescale, normalise per
+//! channel, RGB order, NCHW or NHWC.
+
+use anyhow::{anyhow, Result};
+use fast_image_resize as fir;
+
+use crate::frame::Frame;
+use crate::model::{Layout, ModelInfo, Resample, ResizeMode};
+
+/// Where the picture sits inside the model input, in model pixels. With `stretch` it fills it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Placement {
+    pub x: usize,
+    pub y: usize,
+    pub width: usize,
+    pub height: usize,
+}
+
+pub struct Preprocessor {
+    width: usize,
+    height: usize,
+    layout: Layout,
+    resize: ResizeMode,
+    alg: fir::ResizeAlg,
+    /// Normalised value of each 8-bit level, per RGB channel.
+    lut: [[f32; 256]; 3],
+    resizer: fir::Resizer,
+    rgb: Vec<u8>,
+    resized: Vec<u8>,
+}
+
+fn resize_alg(r: Resample) -> fir::ResizeAlg {
+    use fir::FilterType as F;
+    match r {
+        Resample::Nearest => fir::ResizeAlg::Nearest,
+        Resample::Box => fir::ResizeAlg::Convolution(F::Box),
+        Resample::Bilinear => fir::ResizeAlg::Convolution(F::Bilinear),
+        Resample::Hamming => fir::ResizeAlg::Convolution(F::Hamming),
+        // PIL's bicubic is the a = -0.5 (Catmull-Rom) kernel.
+        Resample::Bicubic => fir::ResizeAlg::Convolution(F::CatmullRom),
+        Resample::Lanczos => fir::ResizeAlg::Convolution(F::Lanczos3),
+    }
+}
+
+impl Preprocessor {
+    pub fn new(info: &ModelInfo) -> Self {
+        let p = &info.preprocessing;
+        let mut lut = [[0f32; 256]; 3];
+        for (c, table) in lut.iter_mut().enumerate() {
+            for (v, out) in table.iter_mut().enumerate() {
+                // transformers rescales in float64, casts to float32, then normalises in float32.
+                let x = (v as f64 * p.rescale) as f32;
+                *out = (x - p.mean[c]) / p.std[c];
+            }
+        }
+        Self {
+            width: info.width,
+            height: info.height,
+            layout: info.layout,
+            resize: p.resize,
+            alg: resize_alg(p.resample),
+            lut,
+            resizer: fir::Resizer::new(),
+            rgb: Vec::new(),
+            resized: Vec::new(),
+        }
+    }
+
+    /// Number of f32 values one image takes in the model input.
+    pub fn image_len(&self) -> usize {
+        3 * self.width * self.height
+    }
+
+    pub fn placement(&self, frame_width: usize, frame_height: usize) -> Placement {
+        match self.resize {
+            ResizeMode::Stretch => Placement {
+                x: 0,
+                y: 0,
+                width: self.width,
+                height: self.height,
+            },
+            ResizeMode::Letterbox => {
+                let scale = f64::min(
+                    self.width as f64 / frame_width as f64,
+                    self.height as f64 / frame_height as f64,
+                );
+                let w = ((frame_width as f64 * scale).round() as usize).clamp(1, self.width);
+                let h = ((frame_height as f64 * scale).round() as usize).clamp(1, self.height);
+                Placement {
+                    x: (self.width - w) / 2,
+                    y: (self.height - h) / 2,
+                    width: w,
+                    height: h,
+                }
+            }
+        }
+    }
+
+    /// Writes the normalised model input for `frame` into `out` (one image, [`Self::image_len`]
+    /// values) and returns where the picture went.
+    pub fn run(&mut self, frame: &Frame, out: &mut [f32]) -> Result<Placement> {
+        assert_eq!(out.len(), self.image_len(), "one image slot");
+        let place = self.placement(frame.width, frame.height);
+
+        // Packed RGB, whatever the frame's channel order, alpha or row padding.
+        self.rgb.clear();
+        self.rgb.reserve(frame.width * frame.height * 3);
+        let bpp = frame.format.bytes_per_pixel();
+        let [r, g, b] = frame.format.rgb_offsets();
+        for y in 0..frame.height {
+            for px in frame.row(y).chunks_exact(bpp) {
+                self.rgb.extend_from_slice(&[px[r], px[g], px[b]]);
+            }
+        }
+
+        let same_size = frame.width == place.width && frame.height == place.height;
+        let pixels: &[u8] = if same_size {
+            // PIL returns a copy when the size does not change; so do we (no filtering).
+            &self.rgb
+        } else {
+            let src = fir::images::ImageRef::new(
+                frame.width as u32,
+                frame.height as u32,
+                &self.rgb,
+                fir::PixelType::U8x3,
+            )
+            .map_err(|e| anyhow!("resize source: {e:?}"))?;
+            self.resized.resize(place.width * place.height * 3, 0);
+            let mut dst = fir::images::Image::from_slice_u8(
+                place.width as u32,
+                place.height as u32,
+                &mut self.resized,
+                fir::PixelType::U8x3,
+            )
+            .map_err(|e| anyhow!("resize target: {e:?}"))?;
+            let options = fir::ResizeOptions::new().resize_alg(self.alg);
+            self.resizer
+                .resize(&src, &mut dst, &options)
+                .map_err(|e| anyhow!("resize failed: {e:?}"))?;
+            &self.resized
+        };
+
+        // Padding (letterbox) is the mean colour: zero after normalisation.
+        if place.width != self.width || place.height != self.height {
+            out.fill(0.0);
+        }
+        let plane = self.width * self.height;
+        for y in 0..place.height {
+            let row = &pixels[y * place.width * 3..(y + 1) * place.width * 3];
+            let base = (y + place.y) * self.width + place.x;
+            match self.layout {
+                Layout::Nchw => {
+                    for (c, table) in self.lut.iter().enumerate() {
+                        let dst = &mut out[c * plane + base..c * plane + base + place.width];
+                        for (d, px) in dst.iter_mut().zip(row.chunks_exact(3)) {
+                            *d = table[px[c] as usize];
+                        }
+                    }
+                }
+                Layout::Nhwc => {
+                    let dst = &mut out[base * 3..(base + place.width) * 3];
+                    for (d, px) in dst.chunks_exact_mut(3).zip(row.chunks_exact(3)) {
+                        for c in 0..3 {
+                            d[c] = self.lut[c][px[c] as usize];
+                        }
+                    }
+                }
+            }
+        }
+        Ok(place)
+    }
+}
