@@ -82,6 +82,9 @@ fn gray_caps() -> gst::Caps {
 
 /// The same caps with the format field replaced: GRAY8 (`to_gray`) or any of our RGB formats.
 fn with_formats(caps: &gst::Caps, to_gray: bool) -> gst::Caps {
+    if caps.is_any() {
+        return if to_gray { gray_caps() } else { rgb_caps() };
+    }
     let mut out = gst::Caps::new_empty();
     {
         let out = out.get_mut().expect("new caps are writable");
