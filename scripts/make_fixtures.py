@@ -23,36 +23,45 @@ from onnx import TensorProto, helper, numpy_helper
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.path.join(ROOT, "..", "shared", "models")
 SELFIE_SRC = os.path.join(SHARED, "selfie_segmentation_256x256.onnx")
+SELFIE_LANDSCAPE_SRC = os.path.join(SHARED, "selfie_segmentation_landscape_144x256.onnx")
 FIX = os.path.join(ROOT, "tests", "fixtures")
 
 
-def selfie():
-    out_dir = os.path.join(ROOT, "samples", "selfie")
-    os.makedirs(out_dir, exist_ok=True)
-    model = onnx.load(SELFIE_SRC)
+def with_metadata(src, path, size):
+    """A copy of a MediaPipe selfie model that describes itself to beitseg."""
+    model = onnx.load(src)
     meta = {
         "id2label": json.dumps({"0": "background", "1": "person"}),
         "palette": json.dumps([[0, 0, 0], [255, 0, 96]]),
-        "input_size": json.dumps([256, 256]),
+        "input_size": json.dumps(size),
         "image_mean": json.dumps([0.0, 0.0, 0.0]),
         "image_std": json.dumps([1.0, 1.0, 1.0]),
         "rescale_factor": repr(1 / 255),
         "resample": "bilinear",
         "resize_mode": "stretch",
         "output": "probability",
-        "source": "MediaPipe selfie segmentation (selfiesegmentation_mlkit-256x256-2021_01_19-v1215), Apache-2.0",
+        "source": f"MediaPipe selfie segmentation ({os.path.basename(src)}), Apache-2.0",
     }
     del model.metadata_props[:]
     for k, v in meta.items():
         model.metadata_props.add(key=k, value=v)
-    path = os.path.join(out_dir, "selfie_segmentation.onnx")
     onnx.save(model, path)
+
+
+def selfie():
+    out_dir = os.path.join(ROOT, "samples", "selfie")
+    os.makedirs(out_dir, exist_ok=True)
+    for src, dst, size in (
+        (SELFIE_SRC, "selfie_segmentation.onnx", [256, 256]),
+        (SELFIE_LANDSCAPE_SRC, "selfie_segmentation_landscape.onnx", [144, 256]),
+    ):
+        with_metadata(src, os.path.join(out_dir, dst), size)
     shutil.copy("/usr/share/common-licenses/Apache-2.0", os.path.join(out_dir, "LICENSE"))
     with open(os.path.join(out_dir, "NOTICE"), "w") as f:
         f.write(
-            "selfie_segmentation.onnx is a modified form of Google MediaPipe's Selfie Segmentation model\n"
-            "(selfie_segmentation.tflite from the Apache-2.0 packages mediapipe==0.10.21 and\n"
-            "@mediapipe/selfie_segmentation). Copyright Google LLC, licensed under the Apache License 2.0\n"
+            "The selfie_segmentation*.onnx files are modified forms of Google MediaPipe's Selfie\n"
+            "Segmentation models (selfie_segmentation.tflite and selfie_segmentation_landscape.tflite from\n"
+            "the Apache-2.0 packages mediapipe==0.10.21 and @mediapipe/selfie_segmentation). Copyright Google LLC, licensed under the Apache License 2.0\n"
             "(LICENSE in this folder). Changes: converted from TFLite to ONNX with tf2onnx, the custom op\n"
             "Convolution2DTransposeBias replaced by Transpose -> ConvTranspose -> Transpose, and beitseg\n"
             "metadata (labels, palette, preprocessing) added to metadata_props by scripts/make_fixtures.py.\n"

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Copyright (C) 2026 beitseg developers
+# SPDX-License-Identifier: MIT OR Apache-2.0
+#
+# Sets up (scripts/setup.sh) and runs the whole test suite against the real ONNX Runtime and
+# GStreamer. No Python is needed at test time: fixtures are committed (scripts/export_beit.py and
+# scripts/make_fixtures.py rebuild them).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+cargo test --release --locked "$@"
