@@ -13,6 +13,7 @@ pub mod model;
 pub mod palette;
 pub mod preprocess;
 pub mod render;
+pub mod resample;
 pub mod runtime;
 
 mod beitseg;

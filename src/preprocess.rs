@@ -2,14 +2,14 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 
 //! Frame → model input, as Hugging Face's PIL-backed image processors do it: resize with PIL's
-//! filters (fast_image_resize implements Pillow's convolution resampling), rescale, normalise per
-//! channel, RGB order, NCHW or NHWC.
+//! filters (bit-exact, see [`crate::resample`]), rescale, normalise per channel, RGB order, NCHW
+//! or NHWC.
 
-use anyhow::{anyhow, Result};
-use fast_image_resize as fir;
+use anyhow::Result;
 
 use crate::frame::Frame;
 use crate::model::{Layout, ModelInfo, Resample, ResizeMode};
+use crate::resample::Resizer;
 
 /// Where the picture sits inside the model input, in model pixels. With `stretch` it fills it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,25 +25,12 @@ pub struct Preprocessor {
     height: usize,
     layout: Layout,
     resize: ResizeMode,
-    alg: fir::ResizeAlg,
+    resample: Resample,
     /// Normalised value of each 8-bit level, per RGB channel.
     lut: [[f32; 256]; 3],
-    resizer: fir::Resizer,
+    resizer: Resizer,
     rgb: Vec<u8>,
     resized: Vec<u8>,
-}
-
-fn resize_alg(r: Resample) -> fir::ResizeAlg {
-    use fir::FilterType as F;
-    match r {
-        Resample::Nearest => fir::ResizeAlg::Nearest,
-        Resample::Box => fir::ResizeAlg::Convolution(F::Box),
-        Resample::Bilinear => fir::ResizeAlg::Convolution(F::Bilinear),
-        Resample::Hamming => fir::ResizeAlg::Convolution(F::Hamming),
-        // PIL's bicubic is the a = -0.5 (Catmull-Rom) kernel.
-        Resample::Bicubic => fir::ResizeAlg::Convolution(F::CatmullRom),
-        Resample::Lanczos => fir::ResizeAlg::Convolution(F::Lanczos3),
-    }
 }
 
 impl Preprocessor {
@@ -62,9 +49,9 @@ impl Preprocessor {
             height: info.height,
             layout: info.layout,
             resize: p.resize,
-            alg: resize_alg(p.resample),
+            resample: p.resample,
             lut,
-            resizer: fir::Resizer::new(),
+            resizer: Resizer::new(),
             rgb: Vec::new(),
             resized: Vec::new(),
         }
@@ -122,25 +109,16 @@ impl Preprocessor {
             // PIL returns a copy when the size does not change; so do we (no filtering).
             &self.rgb
         } else {
-            let src = fir::images::ImageRef::new(
-                frame.width as u32,
-                frame.height as u32,
-                &self.rgb,
-                fir::PixelType::U8x3,
-            )
-            .map_err(|e| anyhow!("resize source: {e:?}"))?;
             self.resized.resize(place.width * place.height * 3, 0);
-            let mut dst = fir::images::Image::from_slice_u8(
-                place.width as u32,
-                place.height as u32,
+            self.resizer.resize(
+                &self.rgb,
+                frame.width,
+                frame.height,
                 &mut self.resized,
-                fir::PixelType::U8x3,
-            )
-            .map_err(|e| anyhow!("resize target: {e:?}"))?;
-            let options = fir::ResizeOptions::new().resize_alg(self.alg);
-            self.resizer
-                .resize(&src, &mut dst, &options)
-                .map_err(|e| anyhow!("resize failed: {e:?}"))?;
+                place.width,
+                place.height,
+                self.resample,
+            );
             &self.resized
         };
 

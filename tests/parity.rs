@@ -67,7 +67,7 @@ fn tiny_beit_matches_transformers_on_real_photos() {
 }
 
 #[test]
-fn preprocessing_matches_pil_bilinear() {
+fn preprocessing_is_bit_exact_with_pil_bilinear() {
     let model = Model::load(&tiny_beit(), &Overrides::default()).unwrap();
     let info = model.info();
     let (w, h, _, px) = read_png(&sample("beit-tiny-ade/astronaut.png"));
@@ -97,7 +97,11 @@ fn preprocessing_matches_pil_bilinear() {
         exact as f64 * 100.0 / (3 * plane) as f64,
         worst * 255.0
     );
-    assert!(worst <= 1.0 / 255.0 + 1e-6);
+    assert_eq!(
+        exact,
+        3 * plane,
+        "every value identical to PIL's (worst {worst})"
+    );
 }
 
 #[test]
@@ -117,4 +121,37 @@ fn selfie_model_finds_the_astronaut() {
         share * 100.0
     );
     assert!(iou >= 0.97, "IoU {iou}");
+}
+
+#[test]
+fn resampling_is_bit_exact_with_pil_for_every_filter() {
+    use gstbeitseg::model::Resample;
+    use gstbeitseg::resample::Resizer;
+    let (w, h, _, px) = read_png(&sample("beit-tiny-ade/astronaut.png"));
+    let mut resizer = Resizer::new();
+    for entry in std::fs::read_dir(root().join("tests/fixtures")).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_string();
+        let Some(rest) = name.strip_prefix("astronaut.") else {
+            continue;
+        };
+        let filter = rest.split('.').next().unwrap();
+        let (dw, dh, _, pil) = read_png(&path);
+        let mut ours = vec![0u8; dw * dh * 3];
+        resizer.resize(
+            &px,
+            w,
+            h,
+            &mut ours,
+            dw,
+            dh,
+            Resample::parse(filter).unwrap(),
+        );
+        let same = agreement(&ours, &pil);
+        println!(
+            "{filter} {w}x{h} → {dw}x{dh}: {:.4} % of values identical to PIL",
+            same * 100.0
+        );
+        assert_eq!(same, 1.0, "{name}");
+    }
 }
