@@ -75,6 +75,9 @@ impl Axis {
     }
 }
 
+/// Logit size, frame size and window that cached axes were computed for.
+type AxesKey = (usize, usize, usize, usize, Option<[u64; 4]>);
+
 /// Reusable decoding state (per-cell argmax, candidate lists, cached axes).
 #[derive(Default)]
 pub struct Decoder {
@@ -85,13 +88,14 @@ pub struct Decoder {
     robust: Vec<bool>,
     quad: Vec<(u32, u32)>,
     candidates: Vec<u16>,
-    axes: Option<((usize, usize, usize, usize, Option<[u64; 4]>), Axis, Axis)>,
+    axes: Option<(AxesKey, Axis, Axis)>,
 }
 
 const NO_QUAD: (u32, u32) = (u32::MAX, 0);
 
+/// One bilinear sample from corners `[x00, x01, x10, x11]` with weights `(l0, l1)` per axis.
 #[inline]
-fn blend(x00: f32, x01: f32, x10: f32, x11: f32, lx0: f32, lx1: f32, ly0: f32, ly1: f32) -> f32 {
+fn blend([x00, x01, x10, x11]: [f32; 4], (lx0, lx1): (f32, f32), (ly0, ly1): (f32, f32)) -> f32 {
     let a = x00.mul_add(lx0, x01 * lx1);
     let b = x10.mul_add(lx0, x11 * lx1);
     a.mul_add(ly0, b * ly1)
@@ -102,48 +106,34 @@ impl Decoder {
         Self::default()
     }
 
-    fn axes(
+    /// Takes the axes for this geometry out of the cache, computing them when the geometry
+    /// changed; `decode` puts them back.
+    fn take_axes(
         &mut self,
         logits: &Logits,
         width: usize,
         height: usize,
         window: Option<Window>,
-    ) -> (Axis, Axis) {
-        let key = (
-            logits.width,
-            logits.height,
-            width,
-            height,
-            window.map(|w| {
-                [
-                    w.x0.to_bits(),
-                    w.x1.to_bits(),
-                    w.y0.to_bits(),
-                    w.y1.to_bits(),
-                ]
-            }),
-        );
-        match &self.axes {
-            Some((k, ax, ay)) if *k == key => (ax.clone(), ay.clone()),
-            _ => {
-                let (ax, ay) = match window {
-                    None => (
-                        Axis::torch(logits.width, width),
-                        Axis::torch(logits.height, height),
-                    ),
-                    Some(w) => (
-                        Axis::window(logits.width, width, w.x0, w.x1),
-                        Axis::window(logits.height, height, w.y0, w.y1),
-                    ),
-                };
-                self.axes = Some((key, ax.clone(), ay.clone()));
-                (ax, ay)
-            }
+    ) -> (AxesKey, Axis, Axis) {
+        let bits = window.map(|w| [w.x0, w.x1, w.y0, w.y1].map(f64::to_bits));
+        let key = (logits.width, logits.height, width, height, bits);
+        match (self.axes.take(), window) {
+            (Some(cached), _) if cached.0 == key => cached,
+            (_, None) => (
+                key,
+                Axis::torch(logits.width, width),
+                Axis::torch(logits.height, height),
+            ),
+            (_, Some(w)) => (
+                key,
+                Axis::window(logits.width, width, w.x0, w.x1),
+                Axis::window(logits.height, height, w.y0, w.y1),
+            ),
         }
     }
 
-    /// Per low-resolution cell: argmax, margin to the runner-up, finiteness; returns the largest
-    /// finite magnitude.
+    /// Per low-resolution cell: argmax, runner-up, finiteness; returns the largest finite
+    /// magnitude.
     fn cells(&mut self, logits: &Logits) -> f32 {
         let n = logits.width * logits.height;
         let planes = || logits.data.chunks_exact(n);
@@ -155,28 +145,28 @@ impl Decoder {
         self.arg.resize(n, 0);
         self.finite.clear();
         self.finite.extend(self.best.iter().map(|v| v.is_finite()));
-        let mut magnitude = 0f32;
         for (c, plane) in planes().enumerate().skip(1) {
-            for i in 0..n {
-                let v = plane[i];
-                if v > self.best[i] {
-                    self.second[i] = self.best[i];
-                    self.best[i] = v;
-                    self.arg[i] = c as u16;
-                } else if v > self.second[i] {
-                    self.second[i] = v;
+            let cells = self
+                .best
+                .iter_mut()
+                .zip(&mut self.second)
+                .zip(&mut self.arg)
+                .zip(&mut self.finite);
+            for (&v, (((best, second), arg), finite)) in plane.iter().zip(cells) {
+                if v > *best {
+                    *second = *best;
+                    *best = v;
+                    *arg = c as u16;
+                } else if v > *second {
+                    *second = v;
                 }
-                self.finite[i] &= v.is_finite();
+                *finite &= v.is_finite();
             }
         }
-        for plane in planes() {
-            for v in plane {
-                if v.is_finite() {
-                    magnitude = magnitude.max(v.abs());
-                }
-            }
-        }
-        magnitude
+        planes()
+            .flatten()
+            .filter(|v| v.is_finite())
+            .fold(0f32, |m, v| m.max(v.abs()))
     }
 
     /// Decodes `logits` into `out` (resized to `width` x `height`). `window` selects the part of
@@ -190,7 +180,7 @@ impl Decoder {
         out: &mut ClassMap,
     ) {
         out.resize(width, height);
-        let (ax, ay) = self.axes(logits, width, height, window);
+        let (key, ax, ay) = self.take_axes(logits, width, height, window);
         let (lw, lh) = (logits.width, logits.height);
         let n = lw * lh;
         let magnitude = self.cells(logits);
@@ -205,7 +195,7 @@ impl Decoder {
         self.quad.resize(lw, NO_QUAD);
         for y in 0..height {
             let (y0, y1) = (ay.i0[y] as usize, ay.i1[y] as usize);
-            let (ly0, ly1) = (ay.l0[y], ay.l1[y]);
+            let ly = (ay.l0[y], ay.l1[y]);
             if ay.i0[y] != current_row {
                 current_row = ay.i0[y];
                 self.quad.fill(NO_QUAD);
@@ -226,31 +216,24 @@ impl Decoder {
                     self.quad[x0] = (start, self.candidates.len() as u32 - start);
                 }
                 let (start, len) = self.quad[x0];
-                let (lx0, lx1) = (ax.l0[x], ax.l1[x]);
+                let lx = (ax.l0[x], ax.l1[x]);
                 let mut best = f32::NEG_INFINITY;
                 let mut best_class = 0u16;
-                let mut first = true;
-                for &c in &self.candidates[start as usize..(start + len) as usize] {
+                for (i, &c) in self.candidates[start as usize..(start + len) as usize]
+                    .iter()
+                    .enumerate()
+                {
                     let p = &logits.data[c as usize * n..(c as usize + 1) * n];
-                    let v = blend(
-                        p[corners[0]],
-                        p[corners[1]],
-                        p[corners[2]],
-                        p[corners[3]],
-                        lx0,
-                        lx1,
-                        ly0,
-                        ly1,
-                    );
-                    if first || v > best || (v.is_nan() && !best.is_nan()) {
+                    let v = blend(corners.map(|i| p[i]), lx, ly);
+                    if i == 0 || v > best || (v.is_nan() && !best.is_nan()) {
                         best = v;
                         best_class = c;
-                        first = false;
                     }
                 }
                 *dst = best_class as u8;
             }
         }
+        self.axes = Some((key, ax, ay));
     }
 }
 
@@ -309,16 +292,13 @@ pub fn decode_reference(logits: &Logits, width: usize, height: usize, out: &mut 
             let mut arg = 0;
             for c in 0..logits.classes {
                 let p = &logits.data[c * n..(c + 1) * n];
-                let v = blend(
+                let corners = [
                     p[y0 * lw + x0],
                     p[y0 * lw + x1],
                     p[y1 * lw + x0],
                     p[y1 * lw + x1],
-                    ax.l0[x],
-                    ax.l1[x],
-                    ay.l0[y],
-                    ay.l1[y],
-                );
+                ];
+                let v = blend(corners, (ax.l0[x], ax.l1[x]), (ay.l0[y], ay.l1[y]));
                 if c == 0 || v > best || (v.is_nan() && !best.is_nan()) {
                     best = v;
                     arg = c;

@@ -354,7 +354,7 @@ impl Model {
         };
         let mean = meta_triple(session, "image_mean", dmean)?;
         let std = meta_triple(session, "image_std", dstd)?;
-        if std.iter().any(|s| *s == 0.0) {
+        if std.contains(&0.0) {
             bail!("metadata image_std {std:?} contains zero");
         }
         let rescale = match meta_text(session, "rescale_factor") {

@@ -112,11 +112,9 @@ impl Preprocessor {
             self.resized.resize(place.width * place.height * 3, 0);
             self.resizer.resize(
                 &self.rgb,
-                frame.width,
-                frame.height,
+                (frame.width, frame.height),
                 &mut self.resized,
-                place.width,
-                place.height,
+                (place.width, place.height),
                 self.resample,
             );
             &self.resized

@@ -149,10 +149,14 @@ fn clip8(v: i32) -> u8 {
     }
 }
 
+/// Source size, target size and filter.
+type Geometry = ((usize, usize), (usize, usize), Resample);
+
 /// Reusable resizer for packed RGB (3 bytes a pixel, no row padding).
 #[derive(Default)]
 pub struct Resizer {
-    taps: Option<((usize, usize, usize, usize, u8), Taps, Taps)>,
+    /// Taps of the last geometry: horizontal and vertical.
+    taps: Option<(Geometry, Taps, Taps)>,
     tmp: Vec<u8>,
 }
 
@@ -161,22 +165,22 @@ impl Resizer {
         Self::default()
     }
 
-    /// Resizes `src` (`sw` x `sh` RGB) into `dst` (`dw` x `dh` RGB) as PIL's `Image.resize` does.
+    /// Resizes `src` (RGB, `from` = (width, height)) into `dst` (RGB of size `to`) as PIL's
+    /// `Image.resize` does.
     pub fn resize(
         &mut self,
         src: &[u8],
-        sw: usize,
-        sh: usize,
+        from: (usize, usize),
         dst: &mut [u8],
-        dw: usize,
-        dh: usize,
+        to: (usize, usize),
         r: Resample,
     ) {
+        let ((sw, sh), (dw, dh)) = (from, to);
         assert!(
             src.len() >= sw * sh * 3 && dst.len() >= dw * dh * 3,
             "buffer sizes"
         );
-        let key = (sw, sh, dw, dh, r as u8);
+        let key = (from, to, r);
         if self.taps.as_ref().is_none_or(|(k, _, _)| *k != key) {
             self.taps = Some((key, Taps::new(sw, dw, r), Taps::new(sh, dh, r)));
         }
@@ -255,7 +259,7 @@ mod tests {
         ] {
             let src = vec![77u8; 37 * 23 * 3];
             let mut dst = vec![0u8; 16 * 50 * 3];
-            Resizer::new().resize(&src, 37, 23, &mut dst, 16, 50, r);
+            Resizer::new().resize(&src, (37, 23), &mut dst, (16, 50), r);
             assert!(dst.iter().all(|v| *v == 77), "{r:?}");
         }
     }

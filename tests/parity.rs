@@ -140,11 +140,9 @@ fn resampling_is_bit_exact_with_pil_for_every_filter() {
         let mut ours = vec![0u8; dw * dh * 3];
         resizer.resize(
             &px,
-            w,
-            h,
+            (w, h),
             &mut ours,
-            dw,
-            dh,
+            (dw, dh),
             Resample::parse(filter).unwrap(),
         );
         let same = agreement(&ours, &pil);
