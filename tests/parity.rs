@@ -153,3 +153,17 @@ fn resampling_is_bit_exact_with_pil_for_every_filter() {
         assert_eq!(same, 1.0, "{name}");
     }
 }
+
+#[test]
+fn fp16_export_runs_with_fp16_input() {
+    let path = sample("beit-tiny-ade/model-fp16.onnx");
+    let model = Model::load(&path, &Overrides::default()).unwrap();
+    assert_eq!(model.info().input_precision, gstbeitseg::model::Precision::F16);
+    for name in ["astronaut", "chelsea"] {
+        let out = segment(&path, &sample(&format!("beit-tiny-ade/{name}.png")));
+        let (_, _, _, reference) = read_png(&sample(&format!("beit-tiny-ade/{name}.classes.png")));
+        let agree = agreement(&out.data, &reference);
+        println!("fp16 {name}: {:.3} % of pixels agree with transformers fp32", agree * 100.0);
+        assert!(agree >= 0.995, "{name}: {agree}");
+    }
+}
