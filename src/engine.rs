@@ -6,7 +6,7 @@
 use anyhow::Result;
 
 use crate::decode::{Decoder, Window};
-use crate::frame::{ClassMap, Frame};
+use crate::frame::{ClassMap, FrameRef};
 use crate::model::{Model, ModelInfo};
 use crate::preprocess::{Placement, Preprocessor};
 
@@ -46,7 +46,7 @@ impl Segmenter {
     }
 
     /// Segments one frame into `out` (a class id per frame pixel).
-    pub fn segment(&mut self, frame: &Frame, out: &mut ClassMap) -> Result<()> {
+    pub fn segment(&mut self, frame: &FrameRef, out: &mut ClassMap) -> Result<()> {
         let mut input = vec![0f32; self.pre.image_len()];
         let place = self.pre.run(frame, &mut input)?;
         let logits = self.model.run(input, 1)?;

@@ -47,55 +47,41 @@ impl PixelFormat {
     }
 }
 
-/// A read-only frame: `height` rows of `stride` bytes, each starting with `width` pixels.
+/// A frame: `height` rows of `stride` bytes, each starting with `width` pixels, over borrowed
+/// bytes ([`FrameRef`]) or writable ones ([`FrameMut`]).
 #[derive(Clone, Copy, Debug)]
-pub struct Frame<'a> {
+pub struct Frame<D> {
     pub format: PixelFormat,
     pub width: usize,
     pub height: usize,
     pub stride: usize,
-    pub data: &'a [u8],
+    pub data: D,
 }
 
-/// A writable frame, laid out like [`Frame`].
-#[derive(Debug)]
-pub struct FrameMut<'a> {
-    pub format: PixelFormat,
-    pub width: usize,
-    pub height: usize,
-    pub stride: usize,
-    pub data: &'a mut [u8],
-}
+pub type FrameRef<'a> = Frame<&'a [u8]>;
+pub type FrameMut<'a> = Frame<&'a mut [u8]>;
 
-fn check(
-    format: PixelFormat,
-    width: usize,
-    height: usize,
-    stride: usize,
-    len: usize,
-) -> Result<()> {
-    let row = width * format.bytes_per_pixel();
-    if width == 0 || height == 0 {
-        bail!("empty frame {width}x{height}");
-    }
-    if stride < row {
-        bail!("stride {stride} is shorter than a row of {width} {format:?} pixels");
-    }
-    if len < stride * (height - 1) + row {
-        bail!("{len} bytes cannot hold a {width}x{height} {format:?} frame with stride {stride}");
-    }
-    Ok(())
-}
-
-impl<'a> Frame<'a> {
+impl<D: AsRef<[u8]>> Frame<D> {
     pub fn new(
         format: PixelFormat,
         width: usize,
         height: usize,
         stride: usize,
-        data: &'a [u8],
+        data: D,
     ) -> Result<Self> {
-        check(format, width, height, stride, data.len())?;
+        let row = width * format.bytes_per_pixel();
+        let len = data.as_ref().len();
+        if width == 0 || height == 0 {
+            bail!("empty frame {width}x{height}");
+        }
+        if stride < row {
+            bail!("stride {stride} is shorter than a row of {width} {format:?} pixels");
+        }
+        if len < stride * (height - 1) + row {
+            bail!(
+                "{len} bytes cannot hold a {width}x{height} {format:?} frame with stride {stride}"
+            );
+        }
         Ok(Self {
             format,
             width,
@@ -105,34 +91,17 @@ impl<'a> Frame<'a> {
         })
     }
 
-    pub fn row(&self, y: usize) -> &'a [u8] {
+    pub fn row(&self, y: usize) -> &[u8] {
         let start = y * self.stride;
-        &self.data[start..start + self.width * self.format.bytes_per_pixel()]
+        &self.data.as_ref()[start..start + self.width * self.format.bytes_per_pixel()]
     }
 }
 
-impl<'a> FrameMut<'a> {
-    pub fn new(
-        format: PixelFormat,
-        width: usize,
-        height: usize,
-        stride: usize,
-        data: &'a mut [u8],
-    ) -> Result<Self> {
-        check(format, width, height, stride, data.len())?;
-        Ok(Self {
-            format,
-            width,
-            height,
-            stride,
-            data,
-        })
-    }
-
+impl<D: AsRef<[u8]> + AsMut<[u8]>> Frame<D> {
     pub fn row_mut(&mut self, y: usize) -> &mut [u8] {
         let start = y * self.stride;
         let len = self.width * self.format.bytes_per_pixel();
-        &mut self.data[start..start + len]
+        &mut self.data.as_mut()[start..start + len]
     }
 }
 

@@ -7,7 +7,7 @@
 
 use anyhow::Result;
 
-use crate::frame::Frame;
+use crate::frame::FrameRef;
 use crate::model::{Layout, ModelInfo, Resample, ResizeMode};
 use crate::resample::Resizer;
 
@@ -89,7 +89,7 @@ impl Preprocessor {
 
     /// Writes the normalised model input for `frame` into `out` (one image, [`Self::image_len`]
     /// values) and returns where the picture went.
-    pub fn run(&mut self, frame: &Frame, out: &mut [f32]) -> Result<Placement> {
+    pub fn run(&mut self, frame: &FrameRef, out: &mut [f32]) -> Result<Placement> {
         assert_eq!(out.len(), self.image_len(), "one image slot");
         let place = self.placement(frame.width, frame.height);
 

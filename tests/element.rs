@@ -333,7 +333,7 @@ fn letterbox_crops_the_padding_away() {
     );
     let mut out = ClassMap::default();
     seg.segment(
-        &Frame::new(PixelFormat::Rgb, w, h, w * 3, &rgb).unwrap(),
+        &Frame::new(PixelFormat::Rgb, w, h, w * 3, rgb.as_slice()).unwrap(),
         &mut out,
     )
     .unwrap();

@@ -25,13 +25,24 @@ fn unloadable_onnx_runtime_is_an_element_error() {
         .unwrap()
         .iter_timed(gst::ClockTime::ZERO)
         .find_map(|m| match m.view() {
-            gst::MessageView::Error(e) => Some(e.debug().map(|d| d.to_string()).unwrap_or_default()),
+            gst::MessageView::Error(e) => {
+                Some(e.debug().map(|d| d.to_string()).unwrap_or_default())
+            }
             _ => None,
         })
         .expect("an error message");
     assert!(msg.contains("ORT_DYLIB_PATH"), "{msg}");
-    assert!(msg.contains("/nonexistent/libonnxruntime.so.1.31.1"), "{msg}");
-    let seg = pipeline.downcast_ref::<gst::Bin>().unwrap().by_name("seg").unwrap();
-    assert!(seg.property::<String>("ort-version").starts_with("not loaded"));
+    assert!(
+        msg.contains("/nonexistent/libonnxruntime.so.1.31.1"),
+        "{msg}"
+    );
+    let seg = pipeline
+        .downcast_ref::<gst::Bin>()
+        .unwrap()
+        .by_name("seg")
+        .unwrap();
+    assert!(seg
+        .property::<String>("ort-version")
+        .starts_with("not loaded"));
     pipeline.set_state(gst::State::Null).unwrap();
 }

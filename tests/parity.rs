@@ -17,7 +17,7 @@ fn segment(model: &std::path::Path, photo: &std::path::Path) -> ClassMap {
     let mut seg = Segmenter::new(Model::load(model, &Overrides::default()).unwrap());
     let mut out = ClassMap::default();
     seg.segment(
-        &Frame::new(PixelFormat::Rgb, w, h, w * 3, &px).unwrap(),
+        &Frame::new(PixelFormat::Rgb, w, h, w * 3, px.as_slice()).unwrap(),
         &mut out,
     )
     .unwrap();
@@ -76,7 +76,7 @@ fn preprocessing_is_bit_exact_with_pil_bilinear() {
     let mut pre = Preprocessor::new(info);
     let mut input = vec![0f32; pre.image_len()];
     pre.run(
-        &Frame::new(PixelFormat::Rgb, w, h, w * 3, &px).unwrap(),
+        &Frame::new(PixelFormat::Rgb, w, h, w * 3, px.as_slice()).unwrap(),
         &mut input,
     )
     .unwrap();
@@ -158,12 +158,18 @@ fn resampling_is_bit_exact_with_pil_for_every_filter() {
 fn fp16_export_runs_with_fp16_input() {
     let path = sample("beit-tiny-ade/model-fp16.onnx");
     let model = Model::load(&path, &Overrides::default()).unwrap();
-    assert_eq!(model.info().input_precision, gstbeitseg::model::Precision::F16);
+    assert_eq!(
+        model.info().input_precision,
+        gstbeitseg::model::Precision::F16
+    );
     for name in ["astronaut", "chelsea"] {
         let out = segment(&path, &sample(&format!("beit-tiny-ade/{name}.png")));
         let (_, _, _, reference) = read_png(&sample(&format!("beit-tiny-ade/{name}.classes.png")));
         let agree = agreement(&out.data, &reference);
-        println!("fp16 {name}: {:.3} % of pixels agree with transformers fp32", agree * 100.0);
+        println!(
+            "fp16 {name}: {:.3} % of pixels agree with transformers fp32",
+            agree * 100.0
+        );
         assert!(agree >= 0.995, "{name}: {agree}");
     }
 }
