@@ -11,6 +11,7 @@ pub mod engine;
 pub mod frame;
 pub mod model;
 pub mod palette;
+pub mod pool;
 pub mod preprocess;
 pub mod render;
 pub mod resample;

@@ -120,6 +120,8 @@ pub struct Overrides {
     pub labels: Option<PathBuf>,
     pub palette: Option<PathBuf>,
     pub resize: Option<ResizeMode>,
+    /// ONNX Runtime intra-op threads for this session; `None` leaves ONNX Runtime's default.
+    pub threads: Option<usize>,
 }
 
 /// Per-class scores of one image, channel-major `[classes][height][width]`.
@@ -205,6 +207,10 @@ impl Model {
         // ORT resolves external data (model.onnx.data) relative to the model's own directory.
         let session = Session::builder(crate::runtime::environment()?)
             .and_then(|b| Ok(b.with_log_id("beitseg")?))
+            .and_then(|b| match overrides.threads {
+                Some(n) => Ok(b.with_intra_threads(n)?),
+                None => Ok(b),
+            })
             .map_err(|e| anyhow!("cannot create an ONNX Runtime session: {e}"))?
             .commit_from_file(path)
             .map_err(|e| anyhow!("not a loadable ONNX model: {e}"))?;

@@ -20,8 +20,12 @@
  *     mp4mux ! filesink location=seg.mp4
  * ]|
  */
+use std::collections::VecDeque;
 use std::path::PathBuf;
-use std::sync::{LazyLock, Mutex};
+use std::sync::{Arc, Condvar, LazyLock, Mutex};
+use std::time::Duration;
+
+use anyhow::{anyhow, Context, Result};
 
 use gst::glib;
 use gst::prelude::*;
@@ -33,6 +37,7 @@ use super::{Mode, ResizeSetting};
 use crate::engine::Segmenter;
 use crate::frame::{ClassMap, Frame, FrameMut, PixelFormat};
 use crate::model::{Model, Overrides, ResizeMode};
+use crate::pool::{Pool, Ticket};
 use crate::{palette, render, runtime};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -123,6 +128,8 @@ struct Settings {
     labels: Option<PathBuf>,
     palette: Option<PathBuf>,
     classes: Option<String>,
+    workers: u32,
+    max_in_flight: u32,
 }
 
 impl Default for Settings {
@@ -135,18 +142,69 @@ impl Default for Settings {
             labels: None,
             palette: None,
             classes: None,
+            // 0: automatic (one worker per CPU core; twice the workers in flight).
+            workers: 0,
+            max_in_flight: 0,
+        }
+    }
+}
+
+/// One frame as the streaming thread hands it to a worker: everything needed to render it.
+struct Job {
+    buffer: gst::Buffer,
+    in_info: gst_video::VideoInfo,
+    gray_info: gst_video::VideoInfo,
+    mode: Mode,
+    alpha: f64,
+    want_mask: bool,
+    paint: Arc<render::Paint>,
+}
+
+/// A worker's answer: the `src` buffer and, when the `mask` pad exists, the class-id buffer.
+struct Rendered {
+    main: gst::Buffer,
+    mask: Option<gst::Buffer>,
+}
+
+/// What the pusher sends downstream, in input order.
+enum Item {
+    Frame(Ticket<Rendered>),
+    /// A serialized event, as it goes to the `src` pad and to the `mask` pad.
+    Event {
+        src: Option<gst::Event>,
+        mask: Option<gst::Event>,
+    },
+}
+
+/// The ordered queue between the streaming thread (sink pad) and the pusher (src pad task).
+struct Queue {
+    items: VecDeque<Item>,
+    /// Frames queued or being pushed, bounded by `max-in-flight`.
+    frames: usize,
+    flushing: bool,
+    /// The last downstream flow, returned upstream by the next chain call.
+    flow: Result<gst::FlowSuccess, gst::FlowError>,
+}
+
+impl Default for Queue {
+    fn default() -> Self {
+        Self {
+            items: VecDeque::new(),
+            frames: 0,
+            flushing: true,
+            flow: Ok(gst::FlowSuccess::Ok),
         }
     }
 }
 
 /// Runtime state, created when the element starts (READY→PAUSED) and dropped when it stops.
 struct State {
-    segmenter: Segmenter,
-    paint: render::Paint,
+    pool: Pool<Job, Rendered>,
+    paint: Arc<render::Paint>,
     mode: Mode,
+    max_in_flight: usize,
     in_info: Option<gst_video::VideoInfo>,
     gray_info: Option<gst_video::VideoInfo>,
-    classes: ClassMap,
 }
 
 pub struct BeitSeg {
@@ -156,8 +214,97 @@ pub struct BeitSeg {
     combiner: Mutex<gst_base::UniqueFlowCombiner>,
     settings: Mutex<Settings>,
     state: Mutex<Option<State>>,
+    queue: Mutex<Queue>,
+    queue_changed: Condvar,
     /// Input size and class count of the loaded model, for the read-only properties.
     loaded: Mutex<Option<(u32, u32, u32)>>,
+}
+
+/// A copy of `from`'s timestamps and flags on a new buffer of `size` bytes.
+fn new_buffer_like(from: &gst::Buffer, size: usize) -> Result<gst::Buffer> {
+    let mut out = gst::Buffer::with_size(size)?;
+    from.copy_into(
+        out.get_mut().expect("new buffer"),
+        gst::BufferCopyFlags::FLAGS | gst::BufferCopyFlags::TIMESTAMPS,
+        ..,
+    )?;
+    Ok(out)
+}
+
+fn mask_buffer(
+    from: &gst::Buffer,
+    info: &gst_video::VideoInfo,
+    classes: &ClassMap,
+) -> Result<gst::Buffer> {
+    let mut out = new_buffer_like(from, info.size())?;
+    {
+        let mut frame = gst_video::VideoFrameRef::from_buffer_ref_writable(
+            out.get_mut().expect("new buffer"),
+            info,
+        )
+        .map_err(|_| anyhow!("cannot map the mask buffer"))?;
+        let stride = frame.plane_stride()[0] as usize;
+        render::mask(frame.plane_data_mut(0)?, stride, classes);
+    }
+    Ok(out)
+}
+
+/// Runs on a worker thread: segments one frame and renders what the pads carry.
+fn render_job(segmenter: &mut Segmenter, classes: &mut ClassMap, job: Job) -> Result<Rendered> {
+    let Job {
+        buffer,
+        in_info,
+        gray_info,
+        mode,
+        alpha,
+        want_mask,
+        paint,
+    } = job;
+    let format = pixel_format(in_info.format()).context("caps are restricted to RGB formats")?;
+    let (width, height) = (in_info.width() as usize, in_info.height() as usize);
+    {
+        let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer.as_ref(), &in_info)
+            .map_err(|_| anyhow!("cannot map the input buffer"))?;
+        let view = Frame::new(
+            format,
+            width,
+            height,
+            frame.plane_stride()[0] as usize,
+            frame.plane_data(0)?,
+        )
+        .context("bad input frame")?;
+        segmenter.segment(&view, classes)?;
+    }
+    let mask = if want_mask {
+        Some(mask_buffer(&buffer, &gray_info, classes)?)
+    } else {
+        None
+    };
+    let main = match mode {
+        Mode::Mask => mask_buffer(&buffer, &gray_info, classes)?,
+        Mode::Overlay | Mode::Color => {
+            let mut out = match mode {
+                // Painted in place when upstream lets us, otherwise on a copy.
+                Mode::Overlay => buffer,
+                _ => new_buffer_like(&buffer, in_info.size())?,
+            };
+            {
+                let mut frame =
+                    gst_video::VideoFrameRef::from_buffer_ref_writable(out.make_mut(), &in_info)
+                        .map_err(|_| anyhow!("cannot map the output buffer"))?;
+                let stride = frame.plane_stride()[0] as usize;
+                let mut view =
+                    FrameMut::new(format, width, height, stride, frame.plane_data_mut(0)?)?;
+                if mode == Mode::Overlay {
+                    render::overlay(&mut view, classes, &paint, alpha);
+                } else {
+                    render::color(&mut view, classes, &paint);
+                }
+            }
+            out
+        }
+    };
+    Ok(Rendered { main, mask })
 }
 
 impl BeitSeg {
@@ -169,6 +316,10 @@ impl BeitSeg {
                 ["No model set: set the model property to an .onnx file"]
             ));
         };
+        let workers = match settings.workers {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n as usize,
+        };
         let overrides = Overrides {
             labels: settings.labels.clone(),
             palette: settings.palette.clone(),
@@ -177,8 +328,10 @@ impl BeitSeg {
                 ResizeSetting::Stretch => Some(ResizeMode::Stretch),
                 ResizeSetting::Letterbox => Some(ResizeMode::Letterbox),
             },
+            // Parallelism comes from frames in flight on several workers, one core each.
+            threads: Some(1),
         };
-        if let Err(err) = runtime::init(Some(std::sync::Arc::new(|level, message: &str| {
+        if let Err(err) = runtime::init(Some(Arc::new(|level, message: &str| {
             use ort::logging::LogLevel;
             let level = match level {
                 LogLevel::Verbose => gst::DebugLevel::Log,
@@ -193,19 +346,20 @@ impl BeitSeg {
         gst::info!(
             CAT,
             imp = self,
-            "loading {} with ONNX Runtime {}",
+            "loading {} on {workers} workers with ONNX Runtime {}",
             path.display(),
             runtime::version().unwrap_or("?")
         );
-        let model = Model::load(&path, &overrides).map_err(|err| {
+        let load_error = |err: anyhow::Error| {
             let kind = if path.exists() {
                 gst::ResourceError::OpenRead
             } else {
                 gst::ResourceError::NotFound
             };
             gst::error_msg!(kind, ["{err:#}"])
-        })?;
-        let info = model.info();
+        };
+        let first = Model::load(&path, &overrides).map_err(load_error)?;
+        let info = first.info().clone();
         let draw =
             palette::select_classes(settings.classes.as_deref(), &info.labels).map_err(|err| {
                 gst::error_msg!(gst::ResourceError::Settings, ["classes property: {err:#}"])
@@ -221,19 +375,37 @@ impl BeitSeg {
             info.num_classes,
             info.preprocessing
         );
+        let mut segmenters = vec![Segmenter::new(first)];
+        for _ in 1..workers {
+            segmenters.push(Segmenter::new(
+                Model::load(&path, &overrides).map_err(load_error)?,
+            ));
+        }
+        let workers = segmenters
+            .into_iter()
+            .map(|mut seg| {
+                let mut classes = ClassMap::default();
+                move |job| render_job(&mut seg, &mut classes, job)
+            })
+            .collect();
+        let pool = Pool::new("beitseg", workers)
+            .map_err(|err| gst::error_msg!(gst::CoreError::Failed, ["{err:#}"]))?;
         *self.loaded.lock().unwrap() = Some((
             info.width as u32,
             info.height as u32,
             info.num_classes as u32,
         ));
-        let paint = render::Paint::new(&info.palette, &draw);
+        let max_in_flight = match settings.max_in_flight {
+            0 => 2 * pool.workers(),
+            n => n as usize,
+        };
         *self.state.lock().unwrap() = Some(State {
-            segmenter: Segmenter::new(model),
-            paint,
+            pool,
+            paint: Arc::new(render::Paint::new(&info.palette, &draw)),
             mode: settings.mode,
+            max_in_flight,
             in_info: None,
             gray_info: None,
-            classes: ClassMap::default(),
         });
         self.combiner.lock().unwrap().reset();
         Ok(())
@@ -250,134 +422,192 @@ impl BeitSeg {
         }
     }
 
+    fn set_flushing(&self, flushing: bool) {
+        let mut q = self.queue.lock().unwrap();
+        q.flushing = flushing;
+        if flushing {
+            q.items.clear();
+            q.frames = 0;
+        } else {
+            q.flow = Ok(gst::FlowSuccess::Ok);
+        }
+        self.queue_changed.notify_all();
+    }
+
+    fn enqueue_event(&self, src: Option<gst::Event>, mask: Option<gst::Event>) -> bool {
+        let mut q = self.queue.lock().unwrap();
+        if q.flushing {
+            return false;
+        }
+        q.items.push_back(Item::Event { src, mask });
+        self.queue_changed.notify_all();
+        true
+    }
+
     fn sink_chain(
         &self,
         _pad: &gst::Pad,
         buffer: gst::Buffer,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
         let alpha = self.settings.lock().unwrap().alpha;
-        let maskpad = self.maskpad.lock().unwrap().clone();
-        let mut guard = self.state.lock().unwrap();
-        let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
-        let Some(in_info) = state.in_info.clone() else {
-            gst::element_imp_error!(self, gst::CoreError::Negotiation, ["Buffer before caps"]);
-            return Err(gst::FlowError::NotNegotiated);
+        let want_mask = self.maskpad.lock().unwrap().is_some();
+        let (job, max_in_flight) = {
+            let guard = self.state.lock().unwrap();
+            let state = guard.as_ref().ok_or(gst::FlowError::Flushing)?;
+            let (Some(in_info), Some(gray_info)) = (state.in_info.clone(), state.gray_info.clone())
+            else {
+                gst::element_imp_error!(self, gst::CoreError::Negotiation, ["Buffer before caps"]);
+                return Err(gst::FlowError::NotNegotiated);
+            };
+            let job = Job {
+                buffer,
+                in_info,
+                gray_info,
+                mode: state.mode,
+                alpha,
+                want_mask,
+                paint: state.paint.clone(),
+            };
+            (job, state.max_in_flight)
         };
-        let gray_info = state.gray_info.clone().expect("set together with in_info");
-        let format = pixel_format(in_info.format()).expect("caps are restricted to RGB formats");
 
+        // Back-pressure: wait while max-in-flight frames are queued or being pushed.
         {
-            let frame =
-                gst_video::VideoFrameRef::from_buffer_ref_readable(buffer.as_ref(), &in_info)
-                    .map_err(|_| {
+            let mut q = self.queue.lock().unwrap();
+            while !q.flushing && q.flow.is_ok() && q.frames >= max_in_flight {
+                q = self.queue_changed.wait(q).unwrap();
+            }
+            if q.flushing {
+                return Err(gst::FlowError::Flushing);
+            }
+            q.flow?;
+        }
+        let ticket = {
+            let guard = self.state.lock().unwrap();
+            guard
+                .as_ref()
+                .ok_or(gst::FlowError::Flushing)?
+                .pool
+                .submit(job)
+        };
+        let mut q = self.queue.lock().unwrap();
+        if q.flushing {
+            return Err(gst::FlowError::Flushing);
+        }
+        q.items.push_back(Item::Frame(ticket));
+        q.frames += 1;
+        self.queue_changed.notify_all();
+        q.flow
+    }
+
+    /// The src pad task: pushes the next item in order, waiting for its worker if needed.
+    fn push_next(&self) {
+        let item = {
+            let mut q = self.queue.lock().unwrap();
+            loop {
+                if q.flushing {
+                    drop(q);
+                    let _ = self.srcpad.pause_task();
+                    return;
+                }
+                if let Some(item) = q.items.pop_front() {
+                    break item;
+                }
+                q = self.queue_changed.wait(q).unwrap();
+            }
+        };
+        let maskpad = self.maskpad.lock().unwrap().clone();
+        match item {
+            Item::Event { src, mask } => {
+                if let (Some(pad), Some(event)) = (&maskpad, mask) {
+                    pad.push_event(event);
+                }
+                if let Some(event) = src {
+                    if !self.srcpad.push_event(event.clone())
+                        && event.type_() == gst::EventType::Caps
+                    {
                         gst::element_imp_error!(
                             self,
-                            gst::CoreError::Failed,
-                            ["Cannot map the input buffer"]
+                            gst::CoreError::Negotiation,
+                            ["Downstream refused {event:?}"]
                         );
-                        gst::FlowError::Error
-                    })?;
-            let view = Frame::new(
-                format,
-                in_info.width() as usize,
-                in_info.height() as usize,
-                frame.plane_stride()[0] as usize,
-                frame.plane_data(0).unwrap_or(&[]),
-            )
-            .map_err(|err| {
-                gst::element_imp_error!(
-                    self,
-                    gst::StreamError::Format,
-                    ["Bad input frame: {err:#}"]
-                );
-                gst::FlowError::Error
-            })?;
-            if let Err(err) = state.segmenter.segment(&view, &mut state.classes) {
-                gst::element_imp_error!(self, gst::StreamError::Failed, ["{err:#}"]);
-                return Err(gst::FlowError::Error);
-            }
-        }
-
-        let gray = |classes: &ClassMap| -> Result<gst::Buffer, gst::FlowError> {
-            let mut out =
-                gst::Buffer::with_size(gray_info.size()).map_err(|_| gst::FlowError::Error)?;
-            {
-                let out = out.get_mut().expect("new buffer");
-                buffer
-                    .copy_into(
-                        out,
-                        gst::BufferCopyFlags::FLAGS | gst::BufferCopyFlags::TIMESTAMPS,
-                        ..,
-                    )
-                    .map_err(|_| gst::FlowError::Error)?;
-                let mut frame = gst_video::VideoFrameRef::from_buffer_ref_writable(out, &gray_info)
-                    .map_err(|_| gst::FlowError::Error)?;
-                let stride = frame.plane_stride()[0] as usize;
-                render::mask(
-                    frame.plane_data_mut(0).map_err(|_| gst::FlowError::Error)?,
-                    stride,
-                    classes,
-                );
-            }
-            Ok(out)
-        };
-        let mask_out = match &maskpad {
-            Some(_) => Some(gray(&state.classes)?),
-            None => None,
-        };
-        let main_out = match state.mode {
-            Mode::Mask => gray(&state.classes)?,
-            Mode::Overlay | Mode::Color => {
-                let mut out = match state.mode {
-                    // Painted in place when upstream lets us, otherwise on a copy.
-                    Mode::Overlay => buffer,
-                    _ => {
-                        let mut out = gst::Buffer::with_size(in_info.size())
-                            .map_err(|_| gst::FlowError::Error)?;
-                        buffer
-                            .copy_into(
-                                out.get_mut().expect("new buffer"),
-                                gst::BufferCopyFlags::FLAGS | gst::BufferCopyFlags::TIMESTAMPS,
-                                ..,
-                            )
-                            .map_err(|_| gst::FlowError::Error)?;
-                        out
-                    }
-                };
-                {
-                    let out = out.make_mut();
-                    let mut frame =
-                        gst_video::VideoFrameRef::from_buffer_ref_writable(out, &in_info)
-                            .map_err(|_| gst::FlowError::Error)?;
-                    let stride = frame.plane_stride()[0] as usize;
-                    let data = frame.plane_data_mut(0).map_err(|_| gst::FlowError::Error)?;
-                    let mut view = FrameMut::new(
-                        format,
-                        in_info.width() as usize,
-                        in_info.height() as usize,
-                        stride,
-                        data,
-                    )
-                    .map_err(|_| gst::FlowError::Error)?;
-                    if state.mode == Mode::Overlay {
-                        render::overlay(&mut view, &state.classes, &state.paint, alpha);
-                    } else {
-                        render::color(&mut view, &state.classes, &state.paint);
+                        self.queue.lock().unwrap().flow = Err(gst::FlowError::NotNegotiated);
                     }
                 }
-                out
             }
-        };
-        drop(guard);
-
-        let res = self.srcpad.push(main_out);
-        let mut combiner = self.combiner.lock().unwrap();
-        let mut combined = combiner.update_pad_flow(&self.srcpad, res);
-        if let (Some(pad), Some(buf)) = (maskpad, mask_out) {
-            let res = pad.push(buf);
-            combined = combiner.update_pad_flow(&pad, res);
+            Item::Frame(_) if self.queue.lock().unwrap().flow.is_err() => {
+                // Downstream failed: frames are dropped, events (EOS above all) still go through.
+                let mut q = self.queue.lock().unwrap();
+                q.frames = q.frames.saturating_sub(1);
+                self.queue_changed.notify_all();
+            }
+            Item::Frame(ticket) => {
+                let result = loop {
+                    if let Some(r) = ticket.wait_timeout(Duration::from_millis(20)) {
+                        break r;
+                    }
+                    if self.queue.lock().unwrap().flushing {
+                        return;
+                    }
+                };
+                let flow = match result {
+                    Ok(Rendered { main, mask }) => {
+                        let res = self.srcpad.push(main);
+                        let mut combiner = self.combiner.lock().unwrap();
+                        let mut flow = combiner.update_pad_flow(&self.srcpad, res);
+                        if let (Some(pad), Some(buf)) = (maskpad, mask) {
+                            let res = pad.push(buf);
+                            flow = combiner.update_pad_flow(&pad, res);
+                        }
+                        flow
+                    }
+                    Err(err) => {
+                        gst::element_imp_error!(self, gst::StreamError::Failed, ["{err:#}"]);
+                        Err(gst::FlowError::Error)
+                    }
+                };
+                let mut q = self.queue.lock().unwrap();
+                if !q.flushing {
+                    q.frames = q.frames.saturating_sub(1);
+                    if q.flow.is_ok() {
+                        q.flow = flow;
+                    }
+                }
+                drop(q);
+                self.queue_changed.notify_all();
+                if let Err(err) = flow {
+                    gst::debug!(CAT, imp = self, "downstream flow {err:?}");
+                    // As a source's task would: upstream may have finished already, so say it.
+                    if matches!(
+                        err,
+                        gst::FlowError::NotLinked | gst::FlowError::NotNegotiated
+                    ) {
+                        gst::element_imp_error!(
+                            self,
+                            gst::StreamError::Failed,
+                            ["Streaming stopped, reason {err:?}"]
+                        );
+                    }
+                }
+            }
         }
-        combined
+    }
+
+    fn src_activate(&self, pad: &gst::Pad, active: bool) -> Result<(), gst::LoggableError> {
+        if active {
+            self.set_flushing(false);
+            let this = self.obj().downgrade();
+            pad.start_task(move || {
+                if let Some(obj) = this.upgrade() {
+                    obj.imp().push_next();
+                }
+            })
+            .map_err(|e| gst::loggable_error!(CAT, "cannot start the src task: {e}"))
+        } else {
+            self.set_flushing(true);
+            pad.stop_task()
+                .map_err(|e| gst::loggable_error!(CAT, "cannot stop the src task: {e}"))
+        }
     }
 
     fn set_caps(&self, caps: &gst::CapsRef) -> bool {
@@ -388,37 +618,40 @@ impl BeitSeg {
         if pixel_format(info.format()).is_none() {
             return false;
         }
-        let gray_info =
-            match gst_video::VideoInfo::builder(VideoFormat::Gray8, info.width(), info.height())
+        let Ok(gray_info) =
+            gst_video::VideoInfo::builder(VideoFormat::Gray8, info.width(), info.height())
                 .fps(info.fps())
                 .par(info.par())
                 .build()
-            {
-                Ok(i) => i,
-                Err(_) => return false,
-            };
+        else {
+            return false;
+        };
+        let Ok(gray_caps) = gray_info.to_caps() else {
+            return false;
+        };
         let mode = {
             let mut guard = self.state.lock().unwrap();
             let Some(state) = guard.as_mut() else {
                 return false;
             };
             state.in_info = Some(info);
-            state.gray_info = Some(gray_info.clone());
+            state.gray_info = Some(gray_info);
             state.mode
         };
-        let gray_caps = gray_info.to_caps().ok();
         let src_caps = match mode {
             Mode::Mask => gray_caps.clone(),
-            _ => Some(caps.to_owned()),
+            _ => caps.to_owned(),
         };
-        let Some(src_caps) = src_caps else {
+        if !self.srcpad.peer_query_accept_caps(&src_caps) && self.srcpad.is_linked() {
+            gst::warning!(CAT, imp = self, "downstream does not accept {src_caps}");
             return false;
-        };
-        gst::debug!(CAT, imp = self, "negotiated {caps}, src {src_caps}");
-        if let (Some(pad), Some(gray)) = (self.maskpad.lock().unwrap().clone(), gray_caps) {
-            pad.push_event(gst::event::Caps::new(&gray));
         }
-        self.srcpad.push_event(gst::event::Caps::new(&src_caps))
+        gst::debug!(CAT, imp = self, "negotiated {caps}, src {src_caps}");
+        // Frames already queued carry their own caps; the new caps reach downstream after them.
+        self.enqueue_event(
+            Some(gst::event::Caps::new(&src_caps)),
+            Some(gst::event::Caps::new(&gray_caps)),
+        )
     }
 
     fn sink_event(&self, pad: &gst::Pad, event: gst::Event) -> bool {
@@ -427,15 +660,27 @@ impl BeitSeg {
         match event.view() {
             EventView::Caps(c) => self.set_caps(c.caps()),
             EventView::StreamStart(s) => {
-                if let Some(mask) = self.maskpad.lock().unwrap().clone() {
-                    mask.push_event(mask_stream_start(s.stream_id(), s.group_id()));
-                }
-                self.srcpad.push_event(event)
+                let mask = mask_stream_start(s.stream_id(), s.group_id());
+                self.enqueue_event(Some(event.clone()), Some(mask))
+            }
+            EventView::FlushStart(_) => {
+                self.set_flushing(true);
+                let ok = gst::Pad::event_default(pad, Some(&*self.obj()), event);
+                let _ = self.srcpad.pause_task();
+                ok
             }
             EventView::FlushStop(_) => {
+                let ok = gst::Pad::event_default(pad, Some(&*self.obj()), event);
                 self.combiner.lock().unwrap().reset();
-                gst::Pad::event_default(pad, Some(&*self.obj()), event)
+                if self.srcpad.is_active() {
+                    if let Err(err) = self.src_activate(&self.srcpad, true) {
+                        err.log();
+                    }
+                }
+                ok
             }
+            // Serialized events keep their place between buffers.
+            _ if event.is_serialized() => self.enqueue_event(Some(event.clone()), Some(event)),
             _ => gst::Pad::event_default(pad, Some(&*self.obj()), event),
         }
     }
@@ -520,6 +765,16 @@ impl ObjectSubclass for BeitSeg {
                 .build();
         let srcpad =
             gst::Pad::builder_from_template(&klass.pad_template("src").expect("src template"))
+                .activatemode_function(|pad, parent, mode, active| {
+                    BeitSeg::catch_panic_pad_function(
+                        parent,
+                        || Err(gst::loggable_error!(CAT, "panic while activating")),
+                        |imp| match mode {
+                            gst::PadMode::Push => imp.src_activate(pad, active),
+                            _ => Err(gst::loggable_error!(CAT, "src pad only works in push mode")),
+                        },
+                    )
+                })
                 .query_function(|pad, parent, query| {
                     BeitSeg::catch_panic_pad_function(
                         parent,
@@ -535,6 +790,8 @@ impl ObjectSubclass for BeitSeg {
             combiner: Mutex::new(gst_base::UniqueFlowCombiner::new()),
             settings: Mutex::new(Settings::default()),
             state: Mutex::new(None),
+            queue: Mutex::new(Queue::default()),
+            queue_changed: Condvar::new(),
             loaded: Mutex::new(None),
         }
     }
@@ -584,6 +841,26 @@ impl ObjectImpl for BeitSeg {
                 glib::ParamSpecString::builder("classes")
                     .nick("Classes")
                     .blurb("Optional comma-separated class ids or names to draw (e.g. \"person,12,car\"); other classes stay unpainted. Empty draws all.")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("workers")
+                    .nick("Workers")
+                    .blurb(
+                        "Worker threads, each with its own ONNX Runtime session, segmenting frames in parallel; \
+                         output stays in input order. 0 picks one per CPU core.",
+                    )
+                    .maximum(256)
+                    .default_value(d.workers)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("max-in-flight")
+                    .nick("Maximum frames in flight")
+                    .blurb(
+                        "Frames queued or being processed before the element blocks upstream (bounds memory and \
+                         latency). 0 picks twice the number of workers.",
+                    )
+                    .maximum(1024)
+                    .default_value(d.max_in_flight)
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecUInt::builder("input-width")
@@ -651,6 +928,22 @@ impl ObjectImpl for BeitSeg {
                 gst::info!(CAT, imp = self, "palette: {:?} → {:?}", s.palette, new);
                 s.palette = new;
             }
+            "workers" => {
+                let new = value.get().expect("type checked upstream");
+                gst::info!(CAT, imp = self, "workers: {} → {}", s.workers, new);
+                s.workers = new;
+            }
+            "max-in-flight" => {
+                let new = value.get().expect("type checked upstream");
+                gst::info!(
+                    CAT,
+                    imp = self,
+                    "max-in-flight: {} → {}",
+                    s.max_in_flight,
+                    new
+                );
+                s.max_in_flight = new;
+            }
             "classes" => {
                 let new = value
                     .get::<Option<String>>()
@@ -674,6 +967,8 @@ impl ObjectImpl for BeitSeg {
             "labels" => path(&s.labels),
             "palette" => path(&s.palette),
             "classes" => s.classes.to_value(),
+            "workers" => s.workers.to_value(),
+            "max-in-flight" => s.max_in_flight.to_value(),
             "input-width" => loaded.map_or(0, |l| l.0).to_value(),
             "input-height" => loaded.map_or(0, |l| l.1).to_value(),
             "num-classes" => loaded.map_or(0, |l| l.2).to_value(),

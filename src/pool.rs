@@ -1,0 +1,152 @@
+// Copyright (C) 2026 beitseg developers
+// SPDX-License-Identifier: MIT OR Apache-2.0
+
+//! A pool of worker threads, each with its own state (its own model session), fed through a
+//! crossbeam channel. Every submitted job gets a [`Ticket`] that its worker fills; callers keep
+//! tickets in submission order, which is how output stays in input order. No GStreamer here.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use anyhow::{anyhow, Result};
+use crossbeam_channel::{unbounded, Sender};
+
+/// The future result of one job.
+pub struct Ticket<O> {
+    inner: Arc<(Mutex<Option<Result<O>>>, Condvar)>,
+}
+
+impl<O> Clone for Ticket<O> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<O> Ticket<O> {
+    fn new() -> Self {
+        Self {
+            inner: Arc::new((Mutex::new(None), Condvar::new())),
+        }
+    }
+
+    fn fill(&self, value: Result<O>) {
+        let (slot, ready) = &*self.inner;
+        *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(value);
+        ready.notify_all();
+    }
+
+    /// Waits at most `timeout` for the result; `None` if it is not there yet. Takes the result.
+    pub fn wait_timeout(&self, timeout: Duration) -> Option<Result<O>> {
+        let (slot, ready) = &*self.inner;
+        let guard = slot.lock().unwrap_or_else(|e| e.into_inner());
+        let (mut guard, _) = ready
+            .wait_timeout_while(guard, timeout, |v| v.is_none())
+            .unwrap_or_else(|e| e.into_inner());
+        guard.take()
+    }
+}
+
+type Work<I, O> = (I, Ticket<O>);
+
+pub struct Pool<I, O> {
+    tx: Option<Sender<Work<I, O>>>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl<I: Send + 'static, O: Send + 'static> Pool<I, O> {
+    /// Starts one thread per worker function. A worker that panics fills its ticket with an error
+    /// and keeps serving.
+    pub fn new<W>(name: &str, workers: Vec<W>) -> Result<Self>
+    where
+        W: FnMut(I) -> Result<O> + Send + 'static,
+    {
+        let (tx, rx) = unbounded::<Work<I, O>>();
+        let threads = workers
+            .into_iter()
+            .enumerate()
+            .map(|(i, mut work)| {
+                let rx = rx.clone();
+                std::thread::Builder::new()
+                    .name(format!("{name}-{i}"))
+                    .spawn(move || {
+                        for (input, ticket) in rx.iter() {
+                            let out = catch_unwind(AssertUnwindSafe(|| work(input)))
+                                .unwrap_or_else(|_| Err(anyhow!("worker thread panicked")));
+                            ticket.fill(out);
+                        }
+                    })
+            })
+            .collect::<std::io::Result<Vec<_>>>()
+            .map_err(|e| anyhow!("cannot start worker threads: {e}"))?;
+        Ok(Self {
+            tx: Some(tx),
+            threads,
+        })
+    }
+
+    pub fn workers(&self) -> usize {
+        self.threads.len()
+    }
+
+    /// Queues a job; some worker picks it up.
+    pub fn submit(&self, input: I) -> Ticket<O> {
+        let ticket = Ticket::new();
+        let sent = self.tx.as_ref().map(|tx| tx.send((input, ticket.clone())));
+        if !matches!(sent, Some(Ok(()))) {
+            ticket.fill(Err(anyhow!("the worker pool is shut down")));
+        }
+        ticket
+    }
+}
+
+impl<I, O> Drop for Pool<I, O> {
+    fn drop(&mut self) {
+        // Closing the channel ends every worker's loop once the queued jobs are done.
+        self.tx.take();
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn results_come_back_per_ticket_whatever_the_finishing_order() {
+        let workers = (0..3)
+            .map(|_| {
+                |x: u64| {
+                    std::thread::sleep(Duration::from_millis((x * 7919) % 13));
+                    Ok(x * 2)
+                }
+            })
+            .collect();
+        let pool = Pool::new("test", workers).unwrap();
+        let tickets: Vec<_> = (0..50).map(|i| pool.submit(i)).collect();
+        for (i, t) in tickets.iter().enumerate() {
+            assert_eq!(
+                t.wait_timeout(Duration::from_secs(5)).unwrap().unwrap(),
+                i as u64 * 2
+            );
+        }
+    }
+
+    #[test]
+    fn a_panicking_job_becomes_an_error_and_the_worker_lives_on() {
+        let pool = Pool::new(
+            "test",
+            vec![|x: u32| if x == 1 { panic!("boom") } else { Ok(x) }],
+        )
+        .unwrap();
+        let a = pool.submit(1);
+        let b = pool.submit(2);
+        assert!(a.wait_timeout(Duration::from_secs(5)).unwrap().is_err());
+        assert_eq!(b.wait_timeout(Duration::from_secs(5)).unwrap().unwrap(), 2);
+    }
+}
