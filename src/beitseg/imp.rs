@@ -381,11 +381,26 @@ impl BeitSeg {
                 Model::load(&path, &overrides).map_err(load_error)?,
             ));
         }
+        // Test hook: a random delay per frame (0..N ms) makes workers finish out of order.
+        let jitter_ms: u64 = std::env::var("BEITSEG_TEST_WORKER_JITTER_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
         let workers = segmenters
             .into_iter()
-            .map(|mut seg| {
+            .enumerate()
+            .map(|(i, mut seg)| {
                 let mut classes = ClassMap::default();
-                move |job| render_job(&mut seg, &mut classes, job)
+                let mut rng = 0x9e37_79b9_7f4a_7c15u64.wrapping_mul(i as u64 + 1);
+                move |job| {
+                    if jitter_ms > 0 {
+                        rng = rng
+                            .wrapping_mul(6364136223846793005)
+                            .wrapping_add(1442695040888963407);
+                        std::thread::sleep(Duration::from_millis((rng >> 33) % jitter_ms));
+                    }
+                    render_job(&mut seg, &mut classes, job)
+                }
             })
             .collect();
         let pool = Pool::new("beitseg", workers)
