@@ -3,15 +3,18 @@
 
 //! One frame through the whole chain: preprocess → model → decode. No GStreamer types here.
 
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
 use anyhow::Result;
 
 use crate::decode::{Decoder, Window};
 use crate::frame::{ClassMap, FrameRef};
-use crate::model::{Model, ModelInfo};
+use crate::model::{ModelInfo, SharedModel};
 use crate::preprocess::{Placement, Preprocessor};
 
 pub struct Segmenter {
-    model: Model,
+    model: Arc<SharedModel>,
     pre: Preprocessor,
     decoder: Decoder,
 }
@@ -32,7 +35,9 @@ fn window(info: &ModelInfo, place: Placement, logits_w: usize, logits_h: usize) 
 }
 
 impl Segmenter {
-    pub fn new(model: Model) -> Self {
+    /// A segmenter over a model of its own (`Model`) or one shared with others.
+    pub fn new(model: impl Into<Arc<SharedModel>>) -> Self {
+        let model = model.into();
         let pre = Preprocessor::new(model.info());
         Self {
             model,
@@ -46,14 +51,18 @@ impl Segmenter {
     }
 
     /// Segments one frame into `out` (a class id per frame pixel).
-    pub fn segment(&mut self, frame: &FrameRef, out: &mut ClassMap) -> Result<()> {
+    /// Segments one frame into `out` (a class id per frame pixel); returns the time the model
+    /// took.
+    pub fn segment(&mut self, frame: &FrameRef, out: &mut ClassMap) -> Result<Duration> {
         let mut input = vec![0f32; self.pre.image_len()];
         let place = self.pre.run(frame, &mut input)?;
+        let started = Instant::now();
         let logits = self.model.run(input, 1)?;
+        let took = started.elapsed();
         let logits = &logits[0];
         let win = window(self.model.info(), place, logits.width, logits.height);
         self.decoder
             .decode(logits, frame.width, frame.height, win, out);
-        Ok(())
+        Ok(took)
     }
 }

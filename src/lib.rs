@@ -19,7 +19,7 @@ pub mod runtime;
 
 mod beitseg;
 
-pub use beitseg::{BeitSeg, Mode, ResizeSetting};
+pub use beitseg::{BeitSeg, DropPolicy, Mode, ResizeSetting};
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     beitseg::register(plugin)

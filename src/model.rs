@@ -11,7 +11,10 @@
 //!   models, any h and w. C > 1: per-class logits (argmax decides). C = 1: a person/foreground
 //!   probability (threshold 0.5) or, when the metadata says `output=logits`, a logit (threshold 0).
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, LazyLock, Mutex, Weak};
 
 use anyhow::{anyhow, bail, Context, Result};
 use ort::session::Session;
@@ -138,6 +141,62 @@ pub struct Model {
     session: Session,
 }
 
+/// ONNX Runtime sessions created by this process so far.
+static SESSIONS_CREATED: AtomicUsize = AtomicUsize::new(0);
+
+pub fn sessions_created() -> usize {
+    SESSIONS_CREATED.load(Ordering::Relaxed)
+}
+
+/// A model behind a lock, shared by every user in the process that loads the same file with the
+/// same overrides: one copy of the weights however many elements run it.
+pub struct SharedModel {
+    info: ModelInfo,
+    model: Mutex<Model>,
+}
+
+static SHARED: LazyLock<Mutex<HashMap<String, Weak<SharedModel>>>> =
+    LazyLock::new(Default::default);
+
+impl From<Model> for Arc<SharedModel> {
+    fn from(model: Model) -> Self {
+        Arc::new(SharedModel {
+            info: model.info.clone(),
+            model: Mutex::new(model),
+        })
+    }
+}
+
+impl SharedModel {
+    /// Session number `slot` of `path` with `overrides`: the one already loaded in this process
+    /// if any, else a new one. Elements with N workers use slots 0..N.
+    pub fn get(path: &Path, overrides: &Overrides, slot: usize) -> Result<Arc<Self>> {
+        let canonical = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        let key = format!("{}|{overrides:?}|{slot}", canonical.display());
+        // Loading under the lock keeps two elements from loading the same session twice.
+        let mut shared = SHARED.lock().unwrap_or_else(|e| e.into_inner());
+        shared.retain(|_, weak| weak.strong_count() > 0);
+        if let Some(model) = shared.get(&key).and_then(Weak::upgrade) {
+            return Ok(model);
+        }
+        let model: Arc<SharedModel> = Model::load(path, overrides)?.into();
+        shared.insert(key, Arc::downgrade(&model));
+        Ok(model)
+    }
+
+    pub fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    /// Runs the model, waiting for the session if another user has it.
+    pub fn run(&self, input: Vec<f32>, batch: usize) -> Result<Vec<Logits>> {
+        self.model
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .run(input, batch)
+    }
+}
+
 fn tensor_shape(what: &str, ty: &ValueType) -> Result<(Precision, Vec<i64>)> {
     match ty {
         ValueType::Tensor { ty, shape, .. } => {
@@ -215,6 +274,7 @@ impl Model {
             .commit_from_file(path)
             .map_err(|e| anyhow!("not a loadable ONNX model: {e}"))?;
         let info = Self::inspect(path, &session, overrides)?;
+        SESSIONS_CREATED.fetch_add(1, Ordering::Relaxed);
         Ok(Self { info, session })
     }
 

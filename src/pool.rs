@@ -6,6 +6,7 @@
 //! tickets in submission order, which is how output stays in input order. No GStreamer here.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -16,24 +17,36 @@ use crossbeam_channel::{unbounded, Sender};
 /// The future result of one job.
 pub struct Ticket<O> {
     inner: Arc<(Mutex<Option<Result<O>>>, Condvar)>,
+    cancelled: Arc<AtomicBool>,
 }
 
 impl<O> Clone for Ticket<O> {
     fn clone(&self) -> Self {
         Self {
             inner: self.inner.clone(),
+            cancelled: self.cancelled.clone(),
         }
     }
 }
 
 impl<O> Ticket<O> {
-    fn new() -> Self {
+    pub fn new() -> Self {
         Self {
             inner: Arc::new((Mutex::new(None), Condvar::new())),
+            cancelled: Arc::new(AtomicBool::new(false)),
         }
     }
 
-    fn fill(&self, value: Result<O>) {
+    /// Asks the pool not to run this job if no worker has started it yet.
+    pub fn cancel(&self) {
+        self.cancelled.store(true, Ordering::Relaxed);
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::Relaxed)
+    }
+
+    pub fn fill(&self, value: Result<O>) {
         let (slot, ready) = &*self.inner;
         *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(value);
         ready.notify_all();
@@ -47,6 +60,27 @@ impl<O> Ticket<O> {
             .wait_timeout_while(guard, timeout, |v| v.is_none())
             .unwrap_or_else(|e| e.into_inner());
         guard.take()
+    }
+}
+
+impl<O: Clone> Ticket<O> {
+    /// Like [`Self::wait_timeout`], but leaves the result for other readers.
+    pub fn peek_timeout(&self, timeout: Duration) -> Option<Result<O>> {
+        let (slot, ready) = &*self.inner;
+        let guard = slot.lock().unwrap_or_else(|e| e.into_inner());
+        let (guard, _) = ready
+            .wait_timeout_while(guard, timeout, |v| v.is_none())
+            .unwrap_or_else(|e| e.into_inner());
+        guard.as_ref().map(|r| match r {
+            Ok(v) => Ok(v.clone()),
+            Err(e) => Err(anyhow!("{e:#}")),
+        })
+    }
+}
+
+impl<O> Default for Ticket<O> {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
@@ -74,6 +108,10 @@ impl<I: Send + 'static, O: Send + 'static> Pool<I, O> {
                     .name(format!("{name}-{i}"))
                     .spawn(move || {
                         for (input, ticket) in rx.iter() {
+                            if ticket.is_cancelled() {
+                                ticket.fill(Err(anyhow!("cancelled")));
+                                continue;
+                            }
                             let out = catch_unwind(AssertUnwindSafe(|| work(input)))
                                 .unwrap_or_else(|_| Err(anyhow!("worker thread panicked")));
                             ticket.fill(out);
@@ -135,6 +173,29 @@ mod tests {
                 i as u64 * 2
             );
         }
+    }
+
+    #[test]
+    fn cancelled_jobs_do_not_run() {
+        let ran = Arc::new(Mutex::new(Vec::new()));
+        let log = ran.clone();
+        let pool = Pool::new(
+            "test",
+            vec![move |x: u32| {
+                std::thread::sleep(Duration::from_millis(20));
+                log.lock().unwrap().push(x);
+                Ok(x)
+            }],
+        )
+        .unwrap();
+        let tickets: Vec<_> = (0..5).map(|i| pool.submit(i)).collect();
+        for t in &tickets[2..4] {
+            t.cancel();
+        }
+        for t in &tickets {
+            t.wait_timeout(Duration::from_secs(5)).unwrap().ok();
+        }
+        assert_eq!(*ran.lock().unwrap(), vec![0, 1, 4]);
     }
 
     #[test]

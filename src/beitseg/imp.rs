@@ -23,7 +23,7 @@
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::{Arc, Condvar, LazyLock, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context, Result};
 
@@ -33,10 +33,10 @@ use gst::subclass::prelude::*;
 use gst_video::prelude::*;
 use gst_video::VideoFormat;
 
-use super::{Mode, ResizeSetting};
+use super::{DropPolicy, Mode, ResizeSetting};
 use crate::engine::Segmenter;
 use crate::frame::{ClassMap, Frame, FrameMut, PixelFormat};
-use crate::model::{Model, Overrides, ResizeMode};
+use crate::model::{Overrides, ResizeMode, SharedModel};
 use crate::pool::{Pool, Ticket};
 use crate::{palette, render, runtime};
 
@@ -130,6 +130,9 @@ struct Settings {
     classes: Option<String>,
     workers: u32,
     max_in_flight: u32,
+    drop_policy: DropPolicy,
+    interval: u32,
+    post_stats: bool,
 }
 
 impl Default for Settings {
@@ -145,8 +148,19 @@ impl Default for Settings {
             // 0: automatic (one worker per CPU core; twice the workers in flight).
             workers: 0,
             max_in_flight: 0,
+            drop_policy: DropPolicy::None,
+            interval: 1,
+            post_stats: false,
         }
     }
+}
+
+/// Where a frame's class map comes from.
+enum ClassSource {
+    /// Run the model; publish the map for the frames that reuse it (`interval` > 1).
+    Compute(Option<Ticket<Arc<ClassMap>>>),
+    /// Reuse the class map of the last anchor frame (computed anyway if that one failed).
+    Reuse(Ticket<Arc<ClassMap>>),
 }
 
 /// One frame as the streaming thread hands it to a worker: everything needed to render it.
@@ -158,22 +172,41 @@ struct Job {
     alpha: f64,
     want_mask: bool,
     paint: Arc<render::Paint>,
+    source: ClassSource,
 }
 
 /// A worker's answer: the `src` buffer and, when the `mask` pad exists, the class-id buffer.
 struct Rendered {
     main: gst::Buffer,
     mask: Option<gst::Buffer>,
+    /// Time spent in the model, when this frame ran it.
+    inference: Option<Duration>,
 }
 
 /// What the pusher sends downstream, in input order.
 enum Item {
-    Frame(Ticket<Rendered>),
+    Frame {
+        ticket: Ticket<Rendered>,
+        anchor: Option<Ticket<Arc<ClassMap>>>,
+    },
     /// A serialized event, as it goes to the `src` pad and to the `mask` pad.
     Event {
         src: Option<gst::Event>,
         mask: Option<gst::Event>,
     },
+}
+
+impl Item {
+    /// Gives up on a frame: the pool skips it if not started, and frames waiting for its class
+    /// map compute their own.
+    fn discard(&self) {
+        if let Item::Frame { ticket, anchor } = self {
+            ticket.cancel();
+            if let Some(a) = anchor {
+                a.fill(Err(anyhow!("discarded")));
+            }
+        }
+    }
 }
 
 /// The ordered queue between the streaming thread (sink pad) and the pusher (src pad task).
@@ -197,14 +230,83 @@ impl Default for Queue {
     }
 }
 
+/// Counters behind the `stats` property and the `beitseg-stats` bus messages.
+struct Stats {
+    frames_in: u64,
+    frames_out: u64,
+    dropped: u64,
+    /// The last inference times, for mean and p95.
+    inference_ms: VecDeque<f64>,
+    /// When the last frames went out, for the frame rate over the last second.
+    out_times: VecDeque<Instant>,
+    last_post: Instant,
+}
+
+impl Default for Stats {
+    fn default() -> Self {
+        Self {
+            frames_in: 0,
+            frames_out: 0,
+            dropped: 0,
+            inference_ms: VecDeque::new(),
+            out_times: VecDeque::new(),
+            last_post: Instant::now(),
+        }
+    }
+}
+
+impl Stats {
+    fn inference(&self) -> (f64, f64) {
+        if self.inference_ms.is_empty() {
+            return (0.0, 0.0);
+        }
+        let mean = self.inference_ms.iter().sum::<f64>() / self.inference_ms.len() as f64;
+        let mut sorted: Vec<f64> = self.inference_ms.iter().copied().collect();
+        sorted.sort_by(f64::total_cmp);
+        let p95 = sorted[((sorted.len() as f64 * 0.95).ceil() as usize).clamp(1, sorted.len()) - 1];
+        (mean, p95)
+    }
+
+    fn fps(&self) -> f64 {
+        match (self.out_times.front(), self.out_times.back()) {
+            (Some(first), Some(last)) if self.out_times.len() > 1 && last > first => {
+                (self.out_times.len() - 1) as f64 / last.duration_since(*first).as_secs_f64()
+            }
+            _ => 0.0,
+        }
+    }
+
+    fn structure(&self, queue_depth: usize, workers: usize) -> gst::Structure {
+        let (mean, p95) = self.inference();
+        gst::Structure::builder("beitseg-stats")
+            .field("frames-in", self.frames_in)
+            .field("frames-out", self.frames_out)
+            .field("dropped", self.dropped)
+            .field("inference-mean-ms", mean)
+            .field("inference-p95-ms", p95)
+            .field("queue-depth", queue_depth as u32)
+            .field("fps", self.fps())
+            .field("workers", workers as u32)
+            .build()
+    }
+}
+
 /// Runtime state, created when the element starts (READY→PAUSED) and dropped when it stops.
 struct State {
     pool: Pool<Job, Rendered>,
     paint: Arc<render::Paint>,
     mode: Mode,
     max_in_flight: usize,
+    drop_policy: DropPolicy,
+    interval: u32,
+    /// Frames since the last anchor, and that anchor's class map (`interval` > 1).
+    since_anchor: u32,
+    anchor: Option<Ticket<Arc<ClassMap>>>,
     in_info: Option<gst_video::VideoInfo>,
     gray_info: Option<gst_video::VideoInfo>,
+    segment: gst::FormattedSegment<gst::ClockTime>,
+    /// From downstream QoS: frames whose running time is earlier are too late to show.
+    qos_earliest: Option<gst::ClockTime>,
 }
 
 pub struct BeitSeg {
@@ -216,6 +318,7 @@ pub struct BeitSeg {
     state: Mutex<Option<State>>,
     queue: Mutex<Queue>,
     queue_changed: Condvar,
+    stats: Mutex<Stats>,
     /// Input size and class count of the loaded model, for the read-only properties.
     loaded: Mutex<Option<(u32, u32, u32)>>,
 }
@@ -249,8 +352,9 @@ fn mask_buffer(
     Ok(out)
 }
 
-/// Runs on a worker thread: segments one frame and renders what the pads carry.
-fn render_job(segmenter: &mut Segmenter, classes: &mut ClassMap, job: Job) -> Result<Rendered> {
+/// Runs on a worker thread: segments one frame (or reuses its anchor's class map) and renders
+/// what the pads carry.
+fn render_job(segmenter: &mut Segmenter, job: Job) -> Result<Rendered> {
     let Job {
         buffer,
         in_info,
@@ -259,29 +363,66 @@ fn render_job(segmenter: &mut Segmenter, classes: &mut ClassMap, job: Job) -> Re
         alpha,
         want_mask,
         paint,
+        source,
     } = job;
     let format = pixel_format(in_info.format()).context("caps are restricted to RGB formats")?;
     let (width, height) = (in_info.width() as usize, in_info.height() as usize);
-    {
-        let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer.as_ref(), &in_info)
-            .map_err(|_| anyhow!("cannot map the input buffer"))?;
-        let view = Frame::new(
-            format,
-            width,
-            height,
-            frame.plane_stride()[0] as usize,
-            frame.plane_data(0)?,
-        )
-        .context("bad input frame")?;
-        segmenter.segment(&view, classes)?;
-    }
+    let reused = match &source {
+        // The anchor was submitted first, so a worker has it already: this wait is short.
+        ClassSource::Reuse(anchor) => anchor
+            .peek_timeout(Duration::from_secs(600))
+            .and_then(Result::ok)
+            .filter(|m| (m.width, m.height) == (width, height)),
+        ClassSource::Compute(_) => None,
+    };
+    let mut inference = None;
+    let classes = match reused {
+        Some(map) => map,
+        None => {
+            let mut map = ClassMap::default();
+            let result = (|| {
+                let frame =
+                    gst_video::VideoFrameRef::from_buffer_ref_readable(buffer.as_ref(), &in_info)
+                        .map_err(|_| anyhow!("cannot map the input buffer"))?;
+                let view = Frame::new(
+                    format,
+                    width,
+                    height,
+                    frame.plane_stride()[0] as usize,
+                    frame.plane_data(0)?,
+                )
+                .context("bad input frame")?;
+                segmenter.segment(&view, &mut map)
+            })();
+            let publish = match &source {
+                ClassSource::Compute(Some(t)) => Some(t),
+                _ => None,
+            };
+            match result {
+                Ok(took) => {
+                    inference = Some(took);
+                    let map = Arc::new(map);
+                    if let Some(t) = publish {
+                        t.fill(Ok(map.clone()));
+                    }
+                    map
+                }
+                Err(err) => {
+                    if let Some(t) = publish {
+                        t.fill(Err(anyhow!("anchor frame failed")));
+                    }
+                    return Err(err);
+                }
+            }
+        }
+    };
     let mask = if want_mask {
-        Some(mask_buffer(&buffer, &gray_info, classes)?)
+        Some(mask_buffer(&buffer, &gray_info, &classes)?)
     } else {
         None
     };
     let main = match mode {
-        Mode::Mask => mask_buffer(&buffer, &gray_info, classes)?,
+        Mode::Mask => mask_buffer(&buffer, &gray_info, &classes)?,
         Mode::Overlay | Mode::Color => {
             let mut out = match mode {
                 // Painted in place when upstream lets us, otherwise on a copy.
@@ -296,15 +437,19 @@ fn render_job(segmenter: &mut Segmenter, classes: &mut ClassMap, job: Job) -> Re
                 let mut view =
                     FrameMut::new(format, width, height, stride, frame.plane_data_mut(0)?)?;
                 if mode == Mode::Overlay {
-                    render::overlay(&mut view, classes, &paint, alpha);
+                    render::overlay(&mut view, &classes, &paint, alpha);
                 } else {
-                    render::color(&mut view, classes, &paint);
+                    render::color(&mut view, &classes, &paint);
                 }
             }
             out
         }
     };
-    Ok(Rendered { main, mask })
+    Ok(Rendered {
+        main,
+        mask,
+        inference,
+    })
 }
 
 impl BeitSeg {
@@ -358,8 +503,12 @@ impl BeitSeg {
             };
             gst::error_msg!(kind, ["{err:#}"])
         };
-        let first = Model::load(&path, &overrides).map_err(load_error)?;
-        let info = first.info().clone();
+        // Sessions are shared with every other beitseg of this process that runs the same model.
+        let sessions = (0..workers)
+            .map(|slot| SharedModel::get(&path, &overrides, slot))
+            .collect::<Result<Vec<_>>>()
+            .map_err(load_error)?;
+        let info = sessions[0].info().clone();
         let draw =
             palette::select_classes(settings.classes.as_deref(), &info.labels).map_err(|err| {
                 gst::error_msg!(gst::ResourceError::Settings, ["classes property: {err:#}"])
@@ -375,22 +524,16 @@ impl BeitSeg {
             info.num_classes,
             info.preprocessing
         );
-        let mut segmenters = vec![Segmenter::new(first)];
-        for _ in 1..workers {
-            segmenters.push(Segmenter::new(
-                Model::load(&path, &overrides).map_err(load_error)?,
-            ));
-        }
         // Test hook: a random delay per frame (0..N ms) makes workers finish out of order.
         let jitter_ms: u64 = std::env::var("BEITSEG_TEST_WORKER_JITTER_MS")
             .ok()
             .and_then(|v| v.parse().ok())
             .unwrap_or(0);
-        let workers = segmenters
+        let workers = sessions
             .into_iter()
             .enumerate()
-            .map(|(i, mut seg)| {
-                let mut classes = ClassMap::default();
+            .map(|(i, model)| {
+                let mut seg = Segmenter::new(model);
                 let mut rng = 0x9e37_79b9_7f4a_7c15u64.wrapping_mul(i as u64 + 1);
                 move |job| {
                     if jitter_ms > 0 {
@@ -399,7 +542,7 @@ impl BeitSeg {
                             .wrapping_add(1442695040888963407);
                         std::thread::sleep(Duration::from_millis((rng >> 33) % jitter_ms));
                     }
-                    render_job(&mut seg, &mut classes, job)
+                    render_job(&mut seg, job)
                 }
             })
             .collect();
@@ -419,9 +562,16 @@ impl BeitSeg {
             paint: Arc::new(render::Paint::new(&info.palette, &draw)),
             mode: settings.mode,
             max_in_flight,
+            drop_policy: settings.drop_policy,
+            interval: settings.interval.max(1),
+            since_anchor: 0,
+            anchor: None,
             in_info: None,
             gray_info: None,
+            segment: gst::FormattedSegment::new(),
+            qos_earliest: None,
         });
+        *self.stats.lock().unwrap() = Stats::default();
         self.combiner.lock().unwrap().reset();
         Ok(())
     }
@@ -441,12 +591,20 @@ impl BeitSeg {
         let mut q = self.queue.lock().unwrap();
         q.flushing = flushing;
         if flushing {
-            q.items.clear();
+            for item in q.items.drain(..) {
+                item.discard();
+            }
             q.frames = 0;
         } else {
             q.flow = Ok(gst::FlowSuccess::Ok);
         }
         self.queue_changed.notify_all();
+        drop(q);
+        if let Some(state) = self.state.lock().unwrap().as_mut() {
+            state.anchor = None;
+            state.since_anchor = 0;
+            state.qos_earliest = None;
+        }
     }
 
     fn enqueue_event(&self, src: Option<gst::Event>, mask: Option<gst::Event>) -> bool {
@@ -466,13 +624,45 @@ impl BeitSeg {
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
         let alpha = self.settings.lock().unwrap().alpha;
         let want_mask = self.maskpad.lock().unwrap().is_some();
-        let (job, max_in_flight) = {
-            let guard = self.state.lock().unwrap();
-            let state = guard.as_ref().ok_or(gst::FlowError::Flushing)?;
+        self.stats.lock().unwrap().frames_in += 1;
+        let (job, anchor, max_in_flight, drop_oldest) = {
+            let mut guard = self.state.lock().unwrap();
+            let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
             let (Some(in_info), Some(gray_info)) = (state.in_info.clone(), state.gray_info.clone())
             else {
                 gst::element_imp_error!(self, gst::CoreError::Negotiation, ["Buffer before caps"]);
                 return Err(gst::FlowError::NotNegotiated);
+            };
+            let drop_oldest = state.drop_policy == DropPolicy::Oldest;
+            // Live mode honours QoS: a frame downstream would show too late is not processed.
+            if drop_oldest {
+                let running = state.segment.to_running_time(buffer.pts());
+                if let (Some(running), Some(earliest)) = (running, state.qos_earliest) {
+                    if running < earliest {
+                        gst::debug!(
+                            CAT,
+                            imp = self,
+                            "QoS: dropping a frame late by {}",
+                            earliest - running
+                        );
+                        self.stats.lock().unwrap().dropped += 1;
+                        return Ok(gst::FlowSuccess::Ok);
+                    }
+                }
+            }
+            let (source, anchor) = if state.interval <= 1 {
+                (ClassSource::Compute(None), None)
+            } else if state.since_anchor == 0 || state.anchor.is_none() {
+                let t = Ticket::new();
+                state.anchor = Some(t.clone());
+                state.since_anchor = 1 % state.interval;
+                (ClassSource::Compute(Some(t.clone())), Some(t))
+            } else {
+                state.since_anchor = (state.since_anchor + 1) % state.interval;
+                (
+                    ClassSource::Reuse(state.anchor.clone().expect("checked")),
+                    None,
+                )
             };
             let job = Job {
                 buffer,
@@ -482,14 +672,29 @@ impl BeitSeg {
                 alpha,
                 want_mask,
                 paint: state.paint.clone(),
+                source,
             };
-            (job, state.max_in_flight)
+            (job, anchor, state.max_in_flight, drop_oldest)
         };
 
-        // Back-pressure: wait while max-in-flight frames are queued or being pushed.
+        // Back-pressure: wait while max-in-flight frames are queued or being pushed, or, for
+        // live sources, make room by dropping the oldest frame still waiting.
         {
             let mut q = self.queue.lock().unwrap();
             while !q.flushing && q.flow.is_ok() && q.frames >= max_in_flight {
+                if drop_oldest {
+                    if let Some(i) = q
+                        .items
+                        .iter()
+                        .position(|it| matches!(it, Item::Frame { .. }))
+                    {
+                        let item = q.items.remove(i).expect("index from position");
+                        item.discard();
+                        q.frames -= 1;
+                        self.stats.lock().unwrap().dropped += 1;
+                        continue;
+                    }
+                }
                 q = self.queue_changed.wait(q).unwrap();
             }
             if q.flushing {
@@ -509,7 +714,7 @@ impl BeitSeg {
         if q.flushing {
             return Err(gst::FlowError::Flushing);
         }
-        q.items.push_back(Item::Frame(ticket));
+        q.items.push_back(Item::Frame { ticket, anchor });
         q.frames += 1;
         self.queue_changed.notify_all();
         q.flow
@@ -550,13 +755,14 @@ impl BeitSeg {
                     }
                 }
             }
-            Item::Frame(_) if self.queue.lock().unwrap().flow.is_err() => {
+            Item::Frame { .. } if self.queue.lock().unwrap().flow.is_err() => {
                 // Downstream failed: frames are dropped, events (EOS above all) still go through.
+                item.discard();
                 let mut q = self.queue.lock().unwrap();
                 q.frames = q.frames.saturating_sub(1);
                 self.queue_changed.notify_all();
             }
-            Item::Frame(ticket) => {
+            Item::Frame { ticket, .. } => {
                 let result = loop {
                     if let Some(r) = ticket.wait_timeout(Duration::from_millis(20)) {
                         break r;
@@ -566,7 +772,12 @@ impl BeitSeg {
                     }
                 };
                 let flow = match result {
-                    Ok(Rendered { main, mask }) => {
+                    Ok(Rendered {
+                        main,
+                        mask,
+                        inference,
+                    }) => {
+                        self.note_output(inference);
                         let res = self.srcpad.push(main);
                         let mut combiner = self.combiner.lock().unwrap();
                         let mut flow = combiner.update_pad_flow(&self.srcpad, res);
@@ -608,6 +819,51 @@ impl BeitSeg {
         }
     }
 
+    /// Counts a frame going out and, with `post-stats`, posts the statistics once a second.
+    fn note_output(&self, inference: Option<Duration>) {
+        let now = Instant::now();
+        let message = {
+            let mut stats = self.stats.lock().unwrap();
+            stats.frames_out += 1;
+            if let Some(d) = inference {
+                stats.inference_ms.push_back(d.as_secs_f64() * 1000.0);
+                if stats.inference_ms.len() > 256 {
+                    stats.inference_ms.pop_front();
+                }
+            }
+            stats.out_times.push_back(now);
+            while stats.out_times.len() > 2
+                && now.duration_since(*stats.out_times.front().expect("non-empty"))
+                    > Duration::from_secs(1)
+            {
+                stats.out_times.pop_front();
+            }
+            let due = now.duration_since(stats.last_post) >= Duration::from_secs(1);
+            if due && self.settings.lock().unwrap().post_stats {
+                stats.last_post = now;
+                Some(self.stats_structure(&stats))
+            } else {
+                None
+            }
+        };
+        if let Some(s) = message {
+            let _ = self
+                .obj()
+                .post_message(gst::message::Element::builder(s).src(&*self.obj()).build());
+        }
+    }
+
+    fn stats_structure(&self, stats: &Stats) -> gst::Structure {
+        let depth = self.queue.lock().unwrap().frames;
+        let workers = self
+            .state
+            .lock()
+            .unwrap()
+            .as_ref()
+            .map_or(0, |s| s.pool.workers());
+        stats.structure(depth, workers)
+    }
+
     fn src_activate(&self, pad: &gst::Pad, active: bool) -> Result<(), gst::LoggableError> {
         if active {
             self.set_flushing(false);
@@ -623,6 +879,21 @@ impl BeitSeg {
             pad.stop_task()
                 .map_err(|e| gst::loggable_error!(CAT, "cannot stop the src task: {e}"))
         }
+    }
+
+    fn src_event(&self, pad: &gst::Pad, event: gst::Event) -> bool {
+        if let gst::EventView::Qos(qos) = event.view() {
+            let (_, _, diff, timestamp) = qos.get();
+            if let (Some(state), Some(ts)) = (self.state.lock().unwrap().as_mut(), timestamp) {
+                // Late by `diff`: frames before `timestamp + diff` cannot be shown in time.
+                state.qos_earliest = if diff > 0 {
+                    Some(ts + gst::ClockTime::from_nseconds(diff as u64))
+                } else {
+                    None
+                };
+            }
+        }
+        gst::Pad::event_default(pad, Some(&*self.obj()), event)
     }
 
     fn set_caps(&self, caps: &gst::CapsRef) -> bool {
@@ -651,6 +922,8 @@ impl BeitSeg {
             };
             state.in_info = Some(info);
             state.gray_info = Some(gray_info);
+            // A new size needs a new class map.
+            state.anchor = None;
             state.mode
         };
         let src_caps = match mode {
@@ -694,6 +967,15 @@ impl BeitSeg {
                 }
                 ok
             }
+            EventView::Segment(s) => {
+                if let (Some(state), Ok(segment)) = (
+                    self.state.lock().unwrap().as_mut(),
+                    s.segment().clone().downcast::<gst::ClockTime>(),
+                ) {
+                    state.segment = segment;
+                }
+                self.enqueue_event(Some(event.clone()), Some(event))
+            }
             // Serialized events keep their place between buffers.
             _ if event.is_serialized() => self.enqueue_event(Some(event.clone()), Some(event)),
             _ => gst::Pad::event_default(pad, Some(&*self.obj()), event),
@@ -729,6 +1011,25 @@ impl BeitSeg {
     fn src_query(&self, pad: &gst::Pad, query: &mut gst::QueryRef) -> bool {
         use gst::QueryViewMut;
         match query.view_mut() {
+            QueryViewMut::Latency(q) => {
+                let mut upstream = gst::query::Latency::new();
+                if !self.sinkpad.peer_query(&mut upstream) {
+                    return false;
+                }
+                let (live, min, max) = upstream.result();
+                // A frame spends at least one inference here, and at most max-in-flight of them
+                // while queued (measured: p95 of recent inferences, zero before the first).
+                let (_, p95) = self.stats.lock().unwrap().inference();
+                let ours = gst::ClockTime::from_nseconds((p95 * 1e6) as u64);
+                let in_flight = self
+                    .state
+                    .lock()
+                    .unwrap()
+                    .as_ref()
+                    .map_or(1, |s| s.max_in_flight) as u64;
+                q.set(live, min + ours, max.map(|m| m + ours * in_flight));
+                true
+            }
             QueryViewMut::Caps(q) => {
                 let gray = pad != &self.srcpad || self.mode() == Mode::Mask;
                 let upstream = self.sinkpad.peer_query_caps(None);
@@ -780,6 +1081,13 @@ impl ObjectSubclass for BeitSeg {
                 .build();
         let srcpad =
             gst::Pad::builder_from_template(&klass.pad_template("src").expect("src template"))
+                .event_function(|pad, parent, event| {
+                    BeitSeg::catch_panic_pad_function(
+                        parent,
+                        || false,
+                        |imp| imp.src_event(pad, event),
+                    )
+                })
                 .activatemode_function(|pad, parent, mode, active| {
                     BeitSeg::catch_panic_pad_function(
                         parent,
@@ -807,6 +1115,7 @@ impl ObjectSubclass for BeitSeg {
             state: Mutex::new(None),
             queue: Mutex::new(Queue::default()),
             queue_changed: Condvar::new(),
+            stats: Mutex::new(Stats::default()),
             loaded: Mutex::new(None),
         }
     }
@@ -877,6 +1186,41 @@ impl ObjectImpl for BeitSeg {
                     .maximum(1024)
                     .default_value(d.max_in_flight)
                     .mutable_ready()
+                    .build(),
+                glib::ParamSpecEnum::builder_with_default("drop-policy", d.drop_policy)
+                    .nick("Drop policy")
+                    .blurb(
+                        "When max-in-flight frames wait: block upstream so every frame comes out (none, for \
+                         files), or drop the oldest waiting frame and frames downstream QoS reports as late \
+                         (oldest, latest-frame-wins for live cameras). Drops are counted in stats.",
+                    )
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("interval")
+                    .nick("Interval")
+                    .blurb(
+                        "Run the model on every N-th frame and reuse its class map for the frames in \
+                         between (1 runs it on every frame).",
+                    )
+                    .minimum(1)
+                    .maximum(1000)
+                    .default_value(d.interval)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecBoolean::builder("post-stats")
+                    .nick("Post statistics")
+                    .blurb("Post the stats structure as a beitseg-stats element message on the bus once a second.")
+                    .default_value(d.post_stats)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
+                    .nick("Statistics")
+                    .blurb(
+                        "frames-in, frames-out, dropped, inference-mean-ms and inference-p95-ms (model time \
+                         over the last 256 inferences), queue-depth (frames in flight), fps (output over the \
+                         last second), workers.",
+                    )
+                    .read_only()
                     .build(),
                 glib::ParamSpecUInt::builder("input-width")
                     .nick("Input width")
@@ -959,6 +1303,27 @@ impl ObjectImpl for BeitSeg {
                 );
                 s.max_in_flight = new;
             }
+            "drop-policy" => {
+                let new = value.get().expect("type checked upstream");
+                gst::info!(
+                    CAT,
+                    imp = self,
+                    "drop-policy: {:?} → {:?}",
+                    s.drop_policy,
+                    new
+                );
+                s.drop_policy = new;
+            }
+            "interval" => {
+                let new = value.get().expect("type checked upstream");
+                gst::info!(CAT, imp = self, "interval: {} → {}", s.interval, new);
+                s.interval = new;
+            }
+            "post-stats" => {
+                let new = value.get().expect("type checked upstream");
+                gst::info!(CAT, imp = self, "post-stats: {} → {}", s.post_stats, new);
+                s.post_stats = new;
+            }
             "classes" => {
                 let new = value
                     .get::<Option<String>>()
@@ -984,6 +1349,14 @@ impl ObjectImpl for BeitSeg {
             "classes" => s.classes.to_value(),
             "workers" => s.workers.to_value(),
             "max-in-flight" => s.max_in_flight.to_value(),
+            "drop-policy" => s.drop_policy.to_value(),
+            "interval" => s.interval.to_value(),
+            "post-stats" => s.post_stats.to_value(),
+            "stats" => {
+                drop(s);
+                let stats = self.stats.lock().unwrap();
+                self.stats_structure(&stats).to_value()
+            }
             "input-width" => loaded.map_or(0, |l| l.0).to_value(),
             "input-height" => loaded.map_or(0, |l| l.1).to_value(),
             "num-classes" => loaded.map_or(0, |l| l.2).to_value(),

@@ -47,6 +47,23 @@ pub enum ResizeSetting {
     Letterbox = 2,
 }
 
+/// What happens when `max-in-flight` frames are waiting.
+#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstBeitSegDropPolicy")]
+pub enum DropPolicy {
+    #[enum_value(
+        name = "None: block upstream; every frame comes out (files)",
+        nick = "none"
+    )]
+    None = 0,
+    #[enum_value(
+        name = "Oldest: drop the oldest waiting frame and frames QoS says are late (live cameras)",
+        nick = "oldest"
+    )]
+    Oldest = 1,
+}
+
 glib::wrapper! {
     pub struct BeitSeg(ObjectSubclass<imp::BeitSeg>) @extends gst::Element, gst::Object;
 }
@@ -54,6 +71,7 @@ glib::wrapper! {
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     Mode::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
     ResizeSetting::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
+    DropPolicy::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
     gst::Element::register(
         Some(plugin),
         "beitseg",
