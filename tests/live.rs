@@ -1,0 +1,147 @@
+// Copyright (C) 2026 beitseg developers
+// SPDX-License-Identifier: MIT OR Apache-2.0
+
+//! Live behaviour: drop-policy=oldest with a slow sink, stats, interval.
+
+mod common;
+
+use common::*;
+use gst::prelude::*;
+
+fn stats(el: &gst::Element) -> gst::Structure {
+    el.property::<gst::Structure>("stats")
+}
+
+#[test]
+fn slow_sink_with_drop_oldest_drops_counts_and_stays_bounded() {
+    init_gst();
+    // 30 fps live camera, ~100 ms a frame in the tiny BEiT on one worker, and a sink that takes
+    // 150 ms a frame: most frames must be dropped, none may pile up.
+    let pipeline = gst::parse::launch(&format!(
+        "videotestsrc is-live=true num-buffers=75 pattern=ball ! video/x-raw,format=RGB,width=160,height=120,framerate=30/1 ! \
+         beitseg name=seg model={} workers=1 max-in-flight=3 drop-policy=oldest post-stats=true ! \
+         identity sleep-time=150000 ! fakesink sync=false",
+        tiny_beit().display()
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let seg = pipeline.by_name("seg").unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let bus = pipeline.bus().unwrap();
+    let mut posted = 0;
+    let mut max_depth = 0;
+    loop {
+        let msg = bus.timed_pop(gst::ClockTime::from_mseconds(50));
+        let s = stats(&seg);
+        max_depth = max_depth.max(s.get::<u32>("queue-depth").unwrap());
+        let Some(msg) = msg else { continue };
+        match msg.view() {
+            gst::MessageView::Eos(_) => break,
+            gst::MessageView::Error(e) => panic!("{} {:?}", e.error(), e.debug()),
+            gst::MessageView::Element(e)
+                if e.structure().is_some_and(|s| s.name() == "beitseg-stats") =>
+            {
+                posted += 1
+            }
+            _ => {}
+        }
+    }
+    let s = stats(&seg);
+    pipeline.set_state(gst::State::Null).unwrap();
+    let (inn, out, dropped) = (
+        s.get::<u64>("frames-in").unwrap(),
+        s.get::<u64>("frames-out").unwrap(),
+        s.get::<u64>("dropped").unwrap(),
+    );
+    println!("{s}; max queue depth {max_depth}; {posted} stats messages");
+    assert_eq!(inn, 75);
+    assert!(
+        dropped > 20,
+        "a sink at ~7 fps behind a 30 fps camera must cause drops: {s}"
+    );
+    assert_eq!(
+        inn,
+        out + dropped,
+        "every frame is either shown or counted as dropped"
+    );
+    assert!(
+        max_depth <= 3,
+        "max-in-flight bounds the queue: {max_depth}"
+    );
+    assert!(posted >= 1, "post-stats=true posts beitseg-stats messages");
+    assert!(s.get::<f64>("inference-mean-ms").unwrap() > 0.0);
+}
+
+#[test]
+fn interval_reuses_the_anchor_frames_class_map() {
+    init_gst();
+    let (w, h) = (96usize, 64usize);
+    let pipeline = gst::parse::launch(&format!(
+        "appsrc name=in format=time ! beitseg model={} mode=mask interval=3 workers=2 ! appsink name=out sync=false",
+        selfie().display()
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let src = pipeline
+        .by_name("in")
+        .unwrap()
+        .downcast::<gst_app::AppSrc>()
+        .unwrap();
+    let sink = pipeline
+        .by_name("out")
+        .unwrap()
+        .downcast::<gst_app::AppSink>()
+        .unwrap();
+    src.set_caps(Some(
+        &format!("video/x-raw,format=RGB,width={w},height={h},framerate=25/1")
+            .parse::<gst::Caps>()
+            .unwrap(),
+    ));
+    pipeline.set_state(gst::State::Playing).unwrap();
+    // Alternate a photo with a person and a flat grey frame: the model sees them differently.
+    let (pw, ph, _, photo) = read_png(&sample("beit-tiny-ade/astronaut.png"));
+    let person: Vec<u8> = (0..w * h)
+        .flat_map(|i| {
+            let (x, y) = (i % w * pw / w, i / w * ph / h);
+            photo[(y * pw + x) * 3..(y * pw + x) * 3 + 3].to_vec()
+        })
+        .collect();
+    let grey = vec![128u8; w * h * 3];
+    let n = 9;
+    for i in 0..n {
+        let data = if i % 2 == 0 {
+            person.clone()
+        } else {
+            grey.clone()
+        };
+        let mut buf = gst::Buffer::from_mut_slice(data);
+        buf.get_mut()
+            .unwrap()
+            .set_pts(gst::ClockTime::from_mseconds(40 * i as u64));
+        src.push_buffer(buf).unwrap();
+    }
+    src.end_of_stream().unwrap();
+    let masks: Vec<Vec<u8>> = (0..n)
+        .map(|_| {
+            let s = sink.pull_sample().unwrap();
+            let info = gst_video::VideoInfo::from_caps(s.caps().unwrap()).unwrap();
+            let buf = s.buffer().unwrap().map_readable().unwrap();
+            let stride = info.stride()[0] as usize;
+            (0..h)
+                .flat_map(|y| buf[y * stride..y * stride + w].to_vec())
+                .collect()
+        })
+        .collect();
+    pipeline.set_state(gst::State::Null).unwrap();
+    // Anchors are frames 0, 3, 6 (person, grey, person); the others repeat their anchor's map.
+    for i in 0..n {
+        let anchor = i / 3 * 3;
+        assert_eq!(masks[i], masks[anchor], "frame {i} reuses frame {anchor}");
+    }
+    assert_ne!(
+        masks[0], masks[3],
+        "a grey anchor and a person anchor differ"
+    );
+}
