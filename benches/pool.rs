@@ -4,16 +4,17 @@
 //! Frames per second of `videotestsrc ! imagefreeze ! beitseg workers=W ! fakesink` (one test
 //! frame repeated, so the source costs nothing) with a CPU-bound model
 //! (the tiny BEiT: 640x640 input, 150 classes) at a few frame sizes, W = 1 and 2.
-//! Run: `cargo bench --bench pool` (prints one line per run and the 2-worker speed-up).
+//! Also one worker whose session uses both cores (`intra-threads=2`), the alternative design.
+//! Run: `cargo bench --bench pool` (prints one line per size and the 2-worker speed-up).
 
 use std::time::Instant;
 
 use gst::prelude::*;
 
-fn fps(model: &str, width: u32, height: u32, workers: u32, frames: u32) -> f64 {
+fn fps(model: &str, width: u32, height: u32, props: &str, frames: u32) -> f64 {
     let pipeline = gst::parse::launch(&format!(
         "videotestsrc num-buffers=1 pattern=smpte ! video/x-raw,format=RGB,width={width},height={height} ! \
-         imagefreeze num-buffers={frames} ! beitseg model={model} workers={workers} mode=overlay ! \
+         imagefreeze num-buffers={frames} ! beitseg model={model} {props} mode=overlay ! \
          fakesink sync=false"
     ))
     .expect("pipeline");
@@ -57,10 +58,13 @@ fn main() {
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
     for (w, h) in [(320, 240), (1280, 720), (1920, 1080)] {
-        let one = fps(model, w, h, 1, frames);
-        let two = fps(model, w, h, 2, frames);
+        let one = fps(model, w, h, "workers=1 intra-threads=1", frames);
+        let two = fps(model, w, h, "workers=2 intra-threads=1", frames);
+        // The other design: one session using every core for each frame in turn.
+        let wide = fps(model, w, h, "workers=1 intra-threads=2", frames);
         println!(
-            "{w}x{h}: workers=1 {one:.2} frames/s, workers=2 {two:.2} frames/s, speed-up {:.2}x",
+            "{w}x{h}: workers=1 {one:.2} frames/s, workers=2 {two:.2} frames/s (speed-up {:.2}x); \
+             one worker, session on 2 threads {wide:.2} frames/s",
             two / one
         );
     }

@@ -50,19 +50,42 @@ impl Segmenter {
         self.model.info()
     }
 
-    /// Segments one frame into `out` (a class id per frame pixel).
     /// Segments one frame into `out` (a class id per frame pixel); returns the time the model
     /// took.
     pub fn segment(&mut self, frame: &FrameRef, out: &mut ClassMap) -> Result<Duration> {
-        let mut input = vec![0f32; self.pre.image_len()];
-        let place = self.pre.run(frame, &mut input)?;
+        self.segment_batch(std::slice::from_ref(frame), std::slice::from_mut(out), 1)
+    }
+
+    /// Segments several frames with one model run of `batch` images (at least `frames.len()`;
+    /// the rest is zero padding, for models with a fixed batch). Returns the model's time.
+    pub fn segment_batch(
+        &mut self,
+        frames: &[FrameRef],
+        outs: &mut [ClassMap],
+        batch: usize,
+    ) -> Result<Duration> {
+        anyhow::ensure!(
+            frames.len() == outs.len() && frames.len() <= batch,
+            "batch of {batch} for {} frames",
+            frames.len()
+        );
+        let len = self.pre.image_len();
+        let mut input = vec![0f32; len * batch];
+        let places = frames
+            .iter()
+            .zip(input.chunks_exact_mut(len))
+            .map(|(frame, slot)| self.pre.run(frame, slot))
+            .collect::<Result<Vec<_>>>()?;
         let started = Instant::now();
-        let logits = self.model.run(input, 1)?;
+        let logits = self.model.run(input, batch)?;
         let took = started.elapsed();
-        let logits = &logits[0];
-        let win = window(self.model.info(), place, logits.width, logits.height);
-        self.decoder
-            .decode(logits, frame.width, frame.height, win, out);
+        for ((frame, out), (logits, place)) in
+            frames.iter().zip(outs).zip(logits.iter().zip(places))
+        {
+            let win = window(self.model.info(), place, logits.width, logits.height);
+            self.decoder
+                .decode(logits, frame.width, frame.height, win, out);
+        }
         Ok(took)
     }
 }

@@ -9,7 +9,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Result};
 use crossbeam_channel::{unbounded, Sender};
@@ -92,13 +92,28 @@ pub struct Pool<I, O> {
 }
 
 impl<I: Send + 'static, O: Send + 'static> Pool<I, O> {
-    /// Starts one thread per worker function. A worker that panics fills its ticket with an error
-    /// and keeps serving.
+    /// Starts one thread per worker function, each taking one job at a time. A worker that
+    /// panics fills its ticket with an error and keeps serving.
     pub fn new<W>(name: &str, workers: Vec<W>) -> Result<Self>
     where
         W: FnMut(I) -> Result<O> + Send + 'static,
     {
+        let single = workers
+            .into_iter()
+            .map(|mut work| move |jobs: Vec<I>| jobs.into_iter().map(&mut work).collect())
+            .collect();
+        Self::batched(name, single, 1, Duration::ZERO)
+    }
+
+    /// Starts one thread per worker function, each taking up to `batch` jobs at a time: after
+    /// the first job it waits at most `timeout` for more. A worker returns one result per job,
+    /// in order; if it panics, every job of that batch gets an error and the worker goes on.
+    pub fn batched<W>(name: &str, workers: Vec<W>, batch: usize, timeout: Duration) -> Result<Self>
+    where
+        W: FnMut(Vec<I>) -> Vec<Result<O>> + Send + 'static,
+    {
         let (tx, rx) = unbounded::<Work<I, O>>();
+        let batch = batch.max(1);
         let threads = workers
             .into_iter()
             .enumerate()
@@ -107,14 +122,41 @@ impl<I: Send + 'static, O: Send + 'static> Pool<I, O> {
                 std::thread::Builder::new()
                     .name(format!("{name}-{i}"))
                     .spawn(move || {
-                        for (input, ticket) in rx.iter() {
-                            if ticket.is_cancelled() {
-                                ticket.fill(Err(anyhow!("cancelled")));
+                        while let Ok(first) = rx.recv() {
+                            let mut jobs = vec![first];
+                            let deadline = Instant::now() + timeout;
+                            while jobs.len() < batch {
+                                match rx.recv_deadline(deadline) {
+                                    Ok(job) => jobs.push(job),
+                                    Err(_) => break,
+                                }
+                            }
+                            let (inputs, tickets): (Vec<I>, Vec<Ticket<O>>) = jobs
+                                .into_iter()
+                                .filter(|(_, ticket)| {
+                                    if ticket.is_cancelled() {
+                                        ticket.fill(Err(anyhow!("cancelled")));
+                                    }
+                                    !ticket.is_cancelled()
+                                })
+                                .unzip();
+                            if inputs.is_empty() {
                                 continue;
                             }
-                            let out = catch_unwind(AssertUnwindSafe(|| work(input)))
-                                .unwrap_or_else(|_| Err(anyhow!("worker thread panicked")));
-                            ticket.fill(out);
+                            let n = inputs.len();
+                            match catch_unwind(AssertUnwindSafe(|| work(inputs))) {
+                                Ok(outs) if outs.len() == n => {
+                                    for (ticket, out) in tickets.iter().zip(outs) {
+                                        ticket.fill(out);
+                                    }
+                                }
+                                Ok(_) => tickets
+                                    .iter()
+                                    .for_each(|t| t.fill(Err(anyhow!("worker lost a result")))),
+                                Err(_) => tickets
+                                    .iter()
+                                    .for_each(|t| t.fill(Err(anyhow!("worker thread panicked")))),
+                            }
                         }
                     })
             })
@@ -173,6 +215,26 @@ mod tests {
                 i as u64 * 2
             );
         }
+    }
+
+    #[test]
+    fn batches_fill_up_to_the_limit_and_keep_order() {
+        let sizes = Arc::new(Mutex::new(Vec::new()));
+        let seen = sizes.clone();
+        let worker = move |jobs: Vec<u32>| {
+            seen.lock().unwrap().push(jobs.len());
+            jobs.into_iter().map(|x| Ok(x + 1)).collect()
+        };
+        let pool = Pool::batched("test", vec![worker], 4, Duration::from_millis(200)).unwrap();
+        let tickets: Vec<_> = (0..10).map(|i| pool.submit(i)).collect();
+        for (i, t) in tickets.iter().enumerate() {
+            assert_eq!(
+                t.wait_timeout(Duration::from_secs(5)).unwrap().unwrap(),
+                i as u32 + 1
+            );
+        }
+        // 10 jobs queued at once: batches of 4, 4 and a partial 2 after the timeout.
+        assert_eq!(*sizes.lock().unwrap(), vec![4, 4, 2]);
     }
 
     #[test]

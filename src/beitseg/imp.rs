@@ -133,6 +133,9 @@ struct Settings {
     drop_policy: DropPolicy,
     interval: u32,
     post_stats: bool,
+    batch_size: u32,
+    batch_timeout: u32,
+    intra_threads: u32,
 }
 
 impl Default for Settings {
@@ -151,6 +154,10 @@ impl Default for Settings {
             drop_policy: DropPolicy::None,
             interval: 1,
             post_stats: false,
+            batch_size: 1,
+            batch_timeout: 10,
+            // 0: the cores shared out between the workers (one each when workers is automatic).
+            intra_threads: 0,
         }
     }
 }
@@ -352,9 +359,118 @@ fn mask_buffer(
     Ok(out)
 }
 
-/// Runs on a worker thread: segments one frame (or reuses its anchor's class map) and renders
-/// what the pads carry.
-fn render_job(segmenter: &mut Segmenter, job: Job) -> Result<Rendered> {
+/// Runs the model on the frames `which` of `jobs` (one batch) and stores each class map, its
+/// share of the inference time, and publishes anchors for the frames that reuse them.
+fn run_model(
+    seg: &mut Segmenter,
+    jobs: &[Job],
+    which: &[usize],
+    pad_to: Option<usize>,
+    classes: &mut [Option<Result<Arc<ClassMap>>>],
+    inference: &mut [Option<Duration>],
+) {
+    if which.is_empty() {
+        return;
+    }
+    let result: Result<(Vec<ClassMap>, Duration)> = (|| {
+        let mapped = which
+            .iter()
+            .map(|&i| {
+                gst_video::VideoFrameRef::from_buffer_ref_readable(
+                    jobs[i].buffer.as_ref(),
+                    &jobs[i].in_info,
+                )
+                .map_err(|_| anyhow!("cannot map the input buffer"))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let views = mapped
+            .iter()
+            .map(|f| {
+                let info = f.info();
+                let format =
+                    pixel_format(info.format()).context("caps are restricted to RGB formats")?;
+                let data = f.plane_data(0)?;
+                Frame::new(
+                    format,
+                    info.width() as usize,
+                    info.height() as usize,
+                    f.plane_stride()[0] as usize,
+                    data,
+                )
+                .context("bad input frame")
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let mut maps = vec![ClassMap::default(); which.len()];
+        let took = seg.segment_batch(&views, &mut maps, pad_to.unwrap_or(which.len()))?;
+        Ok((maps, took))
+    })();
+    for (k, &i) in which.iter().enumerate() {
+        let anchor = match &jobs[i].source {
+            ClassSource::Compute(Some(t)) => Some(t),
+            _ => None,
+        };
+        classes[i] = Some(match &result {
+            Ok((maps, took)) => {
+                let map = Arc::new(maps[k].clone());
+                inference[i] = Some(*took / which.len() as u32);
+                if let Some(t) = anchor {
+                    t.fill(Ok(map.clone()));
+                }
+                Ok(map)
+            }
+            Err(err) => {
+                if let Some(t) = anchor {
+                    t.fill(Err(anyhow!("anchor frame failed")));
+                }
+                Err(anyhow!("{err:#}"))
+            }
+        });
+    }
+}
+
+/// Runs on a worker thread: segments a batch of frames (frames that reuse an anchor's class map
+/// take it) and renders what the pads carry, one result per job, in order.
+fn render_batch(
+    seg: &mut Segmenter,
+    jobs: Vec<Job>,
+    pad_to: Option<usize>,
+) -> Vec<Result<Rendered>> {
+    let n = jobs.len();
+    let mut classes: Vec<Option<Result<Arc<ClassMap>>>> = (0..n).map(|_| None).collect();
+    let mut inference = vec![None; n];
+    let compute: Vec<usize> = (0..n)
+        .filter(|&i| matches!(jobs[i].source, ClassSource::Compute(_)))
+        .collect();
+    run_model(seg, &jobs, &compute, pad_to, &mut classes, &mut inference);
+    for i in 0..n {
+        if let ClassSource::Reuse(anchor) = &jobs[i].source {
+            let size = (
+                jobs[i].in_info.width() as usize,
+                jobs[i].in_info.height() as usize,
+            );
+            // The anchor came earlier: this batch or another worker has it, so the wait is short.
+            let reused = anchor
+                .peek_timeout(Duration::from_secs(600))
+                .and_then(Result::ok)
+                .filter(|m| (m.width, m.height) == size);
+            match reused {
+                Some(map) => classes[i] = Some(Ok(map)),
+                None => run_model(seg, &jobs, &[i], pad_to, &mut classes, &mut inference),
+            }
+        }
+    }
+    jobs.into_iter()
+        .zip(classes)
+        .zip(inference)
+        .map(|((job, map), inference)| {
+            let map = map.expect("every frame has a class map")?;
+            render(job, &map, inference)
+        })
+        .collect()
+}
+
+/// Renders one frame's outputs from its class map.
+fn render(job: Job, classes: &ClassMap, inference: Option<Duration>) -> Result<Rendered> {
     let Job {
         buffer,
         in_info,
@@ -363,66 +479,17 @@ fn render_job(segmenter: &mut Segmenter, job: Job) -> Result<Rendered> {
         alpha,
         want_mask,
         paint,
-        source,
+        ..
     } = job;
     let format = pixel_format(in_info.format()).context("caps are restricted to RGB formats")?;
     let (width, height) = (in_info.width() as usize, in_info.height() as usize);
-    let reused = match &source {
-        // The anchor was submitted first, so a worker has it already: this wait is short.
-        ClassSource::Reuse(anchor) => anchor
-            .peek_timeout(Duration::from_secs(600))
-            .and_then(Result::ok)
-            .filter(|m| (m.width, m.height) == (width, height)),
-        ClassSource::Compute(_) => None,
-    };
-    let mut inference = None;
-    let classes = match reused {
-        Some(map) => map,
-        None => {
-            let mut map = ClassMap::default();
-            let result = (|| {
-                let frame =
-                    gst_video::VideoFrameRef::from_buffer_ref_readable(buffer.as_ref(), &in_info)
-                        .map_err(|_| anyhow!("cannot map the input buffer"))?;
-                let view = Frame::new(
-                    format,
-                    width,
-                    height,
-                    frame.plane_stride()[0] as usize,
-                    frame.plane_data(0)?,
-                )
-                .context("bad input frame")?;
-                segmenter.segment(&view, &mut map)
-            })();
-            let publish = match &source {
-                ClassSource::Compute(Some(t)) => Some(t),
-                _ => None,
-            };
-            match result {
-                Ok(took) => {
-                    inference = Some(took);
-                    let map = Arc::new(map);
-                    if let Some(t) = publish {
-                        t.fill(Ok(map.clone()));
-                    }
-                    map
-                }
-                Err(err) => {
-                    if let Some(t) = publish {
-                        t.fill(Err(anyhow!("anchor frame failed")));
-                    }
-                    return Err(err);
-                }
-            }
-        }
-    };
     let mask = if want_mask {
-        Some(mask_buffer(&buffer, &gray_info, &classes)?)
+        Some(mask_buffer(&buffer, &gray_info, classes)?)
     } else {
         None
     };
     let main = match mode {
-        Mode::Mask => mask_buffer(&buffer, &gray_info, &classes)?,
+        Mode::Mask => mask_buffer(&buffer, &gray_info, classes)?,
         Mode::Overlay | Mode::Color => {
             let mut out = match mode {
                 // Painted in place when upstream lets us, otherwise on a copy.
@@ -437,9 +504,9 @@ fn render_job(segmenter: &mut Segmenter, job: Job) -> Result<Rendered> {
                 let mut view =
                     FrameMut::new(format, width, height, stride, frame.plane_data_mut(0)?)?;
                 if mode == Mode::Overlay {
-                    render::overlay(&mut view, &classes, &paint, alpha);
+                    render::overlay(&mut view, classes, &paint, alpha);
                 } else {
-                    render::color(&mut view, &classes, &paint);
+                    render::color(&mut view, classes, &paint);
                 }
             }
             out
@@ -461,8 +528,10 @@ impl BeitSeg {
                 ["No model set: set the model property to an .onnx file"]
             ));
         };
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        // Parallelism comes first from frames in flight on several workers.
         let workers = match settings.workers {
-            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            0 => cores,
             n => n as usize,
         };
         let overrides = Overrides {
@@ -473,8 +542,10 @@ impl BeitSeg {
                 ResizeSetting::Stretch => Some(ResizeMode::Stretch),
                 ResizeSetting::Letterbox => Some(ResizeMode::Letterbox),
             },
-            // Parallelism comes from frames in flight on several workers, one core each.
-            threads: Some(1),
+            threads: Some(match settings.intra_threads {
+                0 => (cores / workers).max(1),
+                n => n as usize,
+            }),
         };
         if let Err(err) = runtime::init(Some(Arc::new(|level, message: &str| {
             use ort::logging::LogLevel;
@@ -529,24 +600,40 @@ impl BeitSeg {
             .ok()
             .and_then(|v| v.parse().ok())
             .unwrap_or(0);
+        // A model with a fixed batch runs exactly that many images (padded when fewer wait).
+        let requested = settings.batch_size.max(1) as usize;
+        let (batch, pad_to) = match info.batch {
+            None => (requested, None),
+            Some(fixed) => {
+                if requested != fixed && requested > 1 {
+                    gst::element_imp_warning!(
+                        self,
+                        gst::ResourceError::Settings,
+                        ["batch-size={requested} but {} has a fixed batch of {fixed}: using {fixed}", path.display()]
+                    );
+                }
+                (if requested > 1 { fixed } else { 1 }, Some(fixed))
+            }
+        };
         let workers = sessions
             .into_iter()
             .enumerate()
             .map(|(i, model)| {
                 let mut seg = Segmenter::new(model);
                 let mut rng = 0x9e37_79b9_7f4a_7c15u64.wrapping_mul(i as u64 + 1);
-                move |job| {
+                move |jobs: Vec<Job>| {
                     if jitter_ms > 0 {
                         rng = rng
                             .wrapping_mul(6364136223846793005)
                             .wrapping_add(1442695040888963407);
                         std::thread::sleep(Duration::from_millis((rng >> 33) % jitter_ms));
                     }
-                    render_job(&mut seg, job)
+                    render_batch(&mut seg, jobs, pad_to)
                 }
             })
             .collect();
-        let pool = Pool::new("beitseg", workers)
+        let timeout = Duration::from_millis(settings.batch_timeout as u64);
+        let pool = Pool::batched("beitseg", workers, batch, timeout)
             .map_err(|err| gst::error_msg!(gst::CoreError::Failed, ["{err:#}"]))?;
         *self.loaded.lock().unwrap() = Some((
             info.width as u32,
@@ -554,7 +641,7 @@ impl BeitSeg {
             info.num_classes as u32,
         ));
         let max_in_flight = match settings.max_in_flight {
-            0 => 2 * pool.workers(),
+            0 => 2 * pool.workers() * batch,
             n => n as usize,
         };
         *self.state.lock().unwrap() = Some(State {
@@ -1196,6 +1283,34 @@ impl ObjectImpl for BeitSeg {
                     )
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecUInt::builder("batch-size")
+                    .nick("Batch size")
+                    .blurb(
+                        "Frames a worker runs through the model at once. A model with a fixed batch \
+                         dimension uses that batch instead (with a warning when it differs).",
+                    )
+                    .minimum(1)
+                    .maximum(64)
+                    .default_value(d.batch_size)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("batch-timeout")
+                    .nick("Batch timeout")
+                    .blurb("Milliseconds a worker waits for more frames to fill a batch before running a partial one.")
+                    .maximum(10_000)
+                    .default_value(d.batch_timeout)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("intra-threads")
+                    .nick("Threads per session")
+                    .blurb(
+                        "ONNX Runtime threads inside each worker's session. 0 shares the CPU cores out \
+                         between the workers (one each with the automatic worker count).",
+                    )
+                    .maximum(256)
+                    .default_value(d.intra_threads)
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecUInt::builder("interval")
                     .nick("Interval")
                     .blurb(
@@ -1314,6 +1429,33 @@ impl ObjectImpl for BeitSeg {
                 );
                 s.drop_policy = new;
             }
+            "batch-size" => {
+                let new = value.get().expect("type checked upstream");
+                gst::info!(CAT, imp = self, "batch-size: {} → {}", s.batch_size, new);
+                s.batch_size = new;
+            }
+            "batch-timeout" => {
+                let new = value.get().expect("type checked upstream");
+                gst::info!(
+                    CAT,
+                    imp = self,
+                    "batch-timeout: {} → {}",
+                    s.batch_timeout,
+                    new
+                );
+                s.batch_timeout = new;
+            }
+            "intra-threads" => {
+                let new = value.get().expect("type checked upstream");
+                gst::info!(
+                    CAT,
+                    imp = self,
+                    "intra-threads: {} → {}",
+                    s.intra_threads,
+                    new
+                );
+                s.intra_threads = new;
+            }
             "interval" => {
                 let new = value.get().expect("type checked upstream");
                 gst::info!(CAT, imp = self, "interval: {} → {}", s.interval, new);
@@ -1351,6 +1493,9 @@ impl ObjectImpl for BeitSeg {
             "max-in-flight" => s.max_in_flight.to_value(),
             "drop-policy" => s.drop_policy.to_value(),
             "interval" => s.interval.to_value(),
+            "intra-threads" => s.intra_threads.to_value(),
+            "batch-size" => s.batch_size.to_value(),
+            "batch-timeout" => s.batch_timeout.to_value(),
             "post-stats" => s.post_stats.to_value(),
             "stats" => {
                 drop(s);
