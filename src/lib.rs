@@ -13,13 +13,14 @@ pub mod model;
 pub mod palette;
 pub mod pool;
 pub mod preprocess;
+pub mod provider;
 pub mod render;
 pub mod resample;
 pub mod runtime;
 
 mod beitseg;
 
-pub use beitseg::{BeitSeg, DropPolicy, Mode, ResizeSetting};
+pub use beitseg::{BeitSeg, DropPolicy, Mode, ProviderSetting, ResizeSetting};
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     beitseg::register(plugin)

@@ -22,6 +22,7 @@ use ort::value::{Tensor, TensorElementType, ValueType};
 use serde_json::Value;
 
 use crate::palette::{self, Rgb};
+use crate::provider::{self, Provider, ProviderRequest};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Layout {
@@ -115,6 +116,9 @@ pub struct ModelInfo {
     pub labels: Vec<String>,
     pub palette: Vec<Rgb>,
     pub preprocessing: Preprocessing,
+    /// The execution provider the session runs on, and why better ones were not used.
+    pub provider: Provider,
+    pub provider_notes: Vec<String>,
 }
 
 /// User choices that override what the model says about itself.
@@ -125,6 +129,10 @@ pub struct Overrides {
     pub resize: Option<ResizeMode>,
     /// ONNX Runtime intra-op threads for this session; `None` leaves ONNX Runtime's default.
     pub threads: Option<usize>,
+    /// Execution provider to run on (CPU unless asked otherwise).
+    pub provider: ProviderRequest,
+    /// Largest batch the session will run (TensorRT builds its profile for it).
+    pub max_batch: usize,
 }
 
 /// Per-class scores of one image, channel-major `[classes][height][width]`.
@@ -263,17 +271,54 @@ impl Model {
             bail!("the file is empty");
         }
         crate::runtime::init(None)?;
-        // ORT resolves external data (model.onnx.data) relative to the model's own directory.
-        let session = Session::builder(crate::runtime::environment()?)
-            .and_then(|b| Ok(b.with_log_id("beitseg")?))
-            .and_then(|b| match overrides.threads {
-                Some(n) => Ok(b.with_intra_threads(n)?),
-                None => Ok(b),
-            })
-            .map_err(|e| anyhow!("cannot create an ONNX Runtime session: {e}"))?
-            .commit_from_file(path)
-            .map_err(|e| anyhow!("not a loadable ONNX model: {e}"))?;
-        let info = Self::inspect(path, &session, overrides)?;
+        // Candidates best first; a GPU provider that cannot load leaves a note and the next one
+        // is tried. The CPU, when it is a candidate, reports the model's own problems.
+        let mut notes = Vec::new();
+        let mut loaded = None;
+        for &candidate in overrides.provider.provider.candidates() {
+            let attempt = (|| -> Result<Session> {
+                let mut builder = Session::builder(crate::runtime::environment()?)
+                    .map_err(|e| anyhow!("cannot create an ONNX Runtime session: {e}"))?
+                    .with_log_id("beitseg")
+                    .map_err(|e| anyhow!("{e}"))?;
+                if let Some(n) = overrides.threads {
+                    builder = builder.with_intra_threads(n).map_err(|e| anyhow!("{e}"))?;
+                }
+                if let Some(ep) = provider::dispatch(
+                    candidate,
+                    &overrides.provider,
+                    path,
+                    true,
+                    overrides.max_batch.max(1),
+                )? {
+                    builder = builder
+                        .with_execution_providers([ep])
+                        .map_err(|e| anyhow!("{e}"))?;
+                }
+                // ORT resolves external data (model.onnx.data) relative to the model's own directory.
+                builder
+                    .commit_from_file(path)
+                    .map_err(|e| anyhow!("not a loadable ONNX model: {e}"))
+            })();
+            match attempt {
+                Ok(session) => {
+                    loaded = Some((candidate, session));
+                    break;
+                }
+                Err(e) if candidate == Provider::Cpu => return Err(e),
+                Err(e) => notes.push(format!("{}: {e:#}", candidate.name())),
+            }
+        }
+        let Some((provider, session)) = loaded else {
+            bail!(
+                "provider={} cannot be used: {}",
+                overrides.provider.provider.name(),
+                notes.join("; ")
+            );
+        };
+        let mut info = Self::inspect(path, &session, overrides)?;
+        info.provider = provider;
+        info.provider_notes = notes;
         SESSIONS_CREATED.fetch_add(1, Ordering::Relaxed);
         Ok(Self { info, session })
     }
@@ -463,6 +508,8 @@ impl Model {
                 resample,
                 resize,
             },
+            provider: Provider::Cpu,
+            provider_notes: Vec::new(),
         })
     }
 

@@ -33,11 +33,12 @@ use gst::subclass::prelude::*;
 use gst_video::prelude::*;
 use gst_video::VideoFormat;
 
-use super::{DropPolicy, Mode, ResizeSetting};
+use super::{DropPolicy, Mode, ProviderSetting, ResizeSetting};
 use crate::engine::Segmenter;
 use crate::frame::{ClassMap, Frame, FrameMut, PixelFormat};
 use crate::model::{Overrides, ResizeMode, SharedModel};
 use crate::pool::{Pool, Ticket};
+use crate::provider::{Provider, ProviderRequest};
 use crate::{palette, render, runtime};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -136,6 +137,9 @@ struct Settings {
     batch_size: u32,
     batch_timeout: u32,
     intra_threads: u32,
+    provider: ProviderSetting,
+    device_id: u32,
+    engine_cache: Option<PathBuf>,
 }
 
 impl Default for Settings {
@@ -158,6 +162,9 @@ impl Default for Settings {
             batch_timeout: 10,
             // 0: the cores shared out between the workers (one each when workers is automatic).
             intra_threads: 0,
+            provider: ProviderSetting::Auto,
+            device_id: 0,
+            engine_cache: None,
         }
     }
 }
@@ -328,6 +335,8 @@ pub struct BeitSeg {
     stats: Mutex<Stats>,
     /// Input size and class count of the loaded model, for the read-only properties.
     loaded: Mutex<Option<(u32, u32, u32)>>,
+    /// The provider the loaded model runs on, and why better ones were not used.
+    provider_in_use: Mutex<Option<String>>,
 }
 
 /// A copy of `from`'s timestamps and flags on a new buffer of `size` bytes.
@@ -535,6 +544,17 @@ impl BeitSeg {
             n => n as usize,
         };
         let overrides = Overrides {
+            provider: ProviderRequest {
+                provider: match settings.provider {
+                    ProviderSetting::Auto => Provider::Auto,
+                    ProviderSetting::Tensorrt => Provider::TensorRt,
+                    ProviderSetting::Cuda => Provider::Cuda,
+                    ProviderSetting::Cpu => Provider::Cpu,
+                },
+                device_id: settings.device_id,
+                engine_cache: settings.engine_cache.clone(),
+            },
+            max_batch: settings.batch_size.max(1) as usize,
             labels: settings.labels.clone(),
             palette: settings.palette.clone(),
             resize: match settings.resize {
@@ -580,6 +600,22 @@ impl BeitSeg {
             .collect::<Result<Vec<_>>>()
             .map_err(load_error)?;
         let info = sessions[0].info().clone();
+        let provider_line = match info.provider_notes.is_empty() {
+            true => info.provider.name().to_string(),
+            false => format!(
+                "{} ({})",
+                info.provider.name(),
+                info.provider_notes.join("; ")
+            ),
+        };
+        if !info.provider_notes.is_empty() {
+            gst::element_imp_warning!(
+                self,
+                gst::LibraryError::Init,
+                ["provider=auto is using {provider_line}"]
+            );
+        }
+        *self.provider_in_use.lock().unwrap() = Some(provider_line);
         let draw =
             palette::select_classes(settings.classes.as_deref(), &info.labels).map_err(|err| {
                 gst::error_msg!(gst::ResourceError::Settings, ["classes property: {err:#}"])
@@ -1204,6 +1240,7 @@ impl ObjectSubclass for BeitSeg {
             queue_changed: Condvar::new(),
             stats: Mutex::new(Stats::default()),
             loaded: Mutex::new(None),
+            provider_in_use: Mutex::new(None),
         }
     }
 }
@@ -1310,6 +1347,35 @@ impl ObjectImpl for BeitSeg {
                     .maximum(256)
                     .default_value(d.intra_threads)
                     .mutable_ready()
+                    .build(),
+                glib::ParamSpecEnum::builder_with_default("provider", d.provider)
+                    .nick("Execution provider")
+                    .blurb(
+                        "Where the model runs: auto tries TensorRT, then CUDA, then the CPU and posts a \
+                         warning saying which it got and why the others failed; naming tensorrt or cuda \
+                         makes their failure an error, never a silent CPU fallback.",
+                    )
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("device-id")
+                    .nick("GPU")
+                    .blurb("CUDA device number for the tensorrt and cuda providers.")
+                    .default_value(d.device_id)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("engine-cache")
+                    .nick("TensorRT engine cache")
+                    .blurb(
+                        "Folder for TensorRT engines and timing caches, one subfolder per model, GPU, \
+                         precision and batch; unset uses ~/.cache/beitseg/tensorrt. Building an engine takes \
+                         minutes; later starts reuse it.",
+                    )
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("provider-in-use")
+                    .nick("Provider in use")
+                    .blurb("The execution provider the loaded model runs on, with why better ones were not used.")
+                    .read_only()
                     .build(),
                 glib::ParamSpecUInt::builder("interval")
                     .nick("Interval")
@@ -1456,6 +1522,27 @@ impl ObjectImpl for BeitSeg {
                 );
                 s.intra_threads = new;
             }
+            "provider" => {
+                let new = value.get().expect("type checked upstream");
+                gst::info!(CAT, imp = self, "provider: {:?} → {:?}", s.provider, new);
+                s.provider = new;
+            }
+            "device-id" => {
+                let new = value.get().expect("type checked upstream");
+                gst::info!(CAT, imp = self, "device-id: {} → {}", s.device_id, new);
+                s.device_id = new;
+            }
+            "engine-cache" => {
+                let new = path();
+                gst::info!(
+                    CAT,
+                    imp = self,
+                    "engine-cache: {:?} → {:?}",
+                    s.engine_cache,
+                    new
+                );
+                s.engine_cache = new;
+            }
             "interval" => {
                 let new = value.get().expect("type checked upstream");
                 gst::info!(CAT, imp = self, "interval: {} → {}", s.interval, new);
@@ -1493,6 +1580,10 @@ impl ObjectImpl for BeitSeg {
             "max-in-flight" => s.max_in_flight.to_value(),
             "drop-policy" => s.drop_policy.to_value(),
             "interval" => s.interval.to_value(),
+            "provider" => s.provider.to_value(),
+            "device-id" => s.device_id.to_value(),
+            "engine-cache" => path(&s.engine_cache),
+            "provider-in-use" => self.provider_in_use.lock().unwrap().to_value(),
             "intra-threads" => s.intra_threads.to_value(),
             "batch-size" => s.batch_size.to_value(),
             "batch-timeout" => s.batch_timeout.to_value(),

@@ -64,6 +64,27 @@ pub enum DropPolicy {
     Oldest = 1,
 }
 
+/// The ONNX Runtime execution provider to run the model on.
+#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstBeitSegProvider")]
+pub enum ProviderSetting {
+    #[enum_value(
+        name = "Auto: TensorRT, else CUDA, else CPU (a warning says which and why)",
+        nick = "auto"
+    )]
+    Auto = 0,
+    #[enum_value(
+        name = "TensorRT (fp16, cached engines); an error if it cannot load",
+        nick = "tensorrt"
+    )]
+    Tensorrt = 1,
+    #[enum_value(name = "CUDA; an error if it cannot load", nick = "cuda")]
+    Cuda = 2,
+    #[enum_value(name = "CPU", nick = "cpu")]
+    Cpu = 3,
+}
+
 glib::wrapper! {
     pub struct BeitSeg(ObjectSubclass<imp::BeitSeg>) @extends gst::Element, gst::Object;
 }
@@ -72,6 +93,7 @@ pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     Mode::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
     ResizeSetting::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
     DropPolicy::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
+    ProviderSetting::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
     gst::Element::register(
         Some(plugin),
         "beitseg",
