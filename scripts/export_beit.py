@@ -76,6 +76,48 @@ def tiny_model(seed):
     return model.eval()
 
 
+def random_large_model(seed):
+    """BEiT-large ADE (microsoft/beit-large-finetuned-ade-640-640's architecture: 24 layers of
+    1024, relative position bias, UperNet head, 150 classes, 640x640) with random weights: the
+    same cost as the real model, for speed measurements where the hub cannot be reached."""
+    import torch
+    from transformers import BeitConfig, BeitForSemanticSegmentation
+
+    labels, _ = ade20k_tables()
+    config = BeitConfig(
+        image_size=640,
+        patch_size=16,
+        hidden_size=1024,
+        num_hidden_layers=24,
+        num_attention_heads=16,
+        intermediate_size=4096,
+        use_relative_position_bias=True,
+        use_absolute_position_embeddings=False,
+        layer_scale_init_value=1e-6,
+        out_indices=[7, 11, 15, 23],
+        pool_scales=[1, 2, 3, 6],
+        use_auxiliary_head=True,
+        auxiliary_channels=256,
+        num_labels=150,
+        id2label={i: name for i, name in enumerate(labels)},
+        label2id={name: i for i, name in enumerate(labels)},
+        attn_implementation="eager",
+    )
+    torch.manual_seed(seed)
+    return BeitForSemanticSegmentation(config).eval()
+
+
+def ade_processor_settings():
+    """The preprocessing settings of microsoft/beit-large-finetuned-ade-640-640, without PIL (the
+    GPU machine's python has none); only the export metadata reads them."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(
+        size={"height": 640, "width": 640}, image_mean=[0.5] * 3, image_std=[0.5] * 3,
+        rescale_factor=1 / 255, resample=2,
+    )
+
+
 def tiny_processor():
     from PIL import Image
     from transformers.models.beit.image_processing_pil_beit import BeitImageProcessorPil
@@ -228,7 +270,9 @@ def main():
     ap.add_argument("--out", required=True, help="output .onnx path (weights go to OUT.data beside it)")
     ap.add_argument("--fp16", action="store_true", help="export with float16 weights and input")
     ap.add_argument("--tiny", action="store_true", help="offline tiny random-weight BEiT (test fixture)")
-    ap.add_argument("--seed", type=int, default=0, help="seed for --tiny")
+    ap.add_argument("--random-large", action="store_true",
+                    help="offline BEiT-large ADE architecture with random weights (speed measurements)")
+    ap.add_argument("--seed", type=int, default=0, help="seed for --tiny / --random-large")
     ap.add_argument("--references", metavar="DIR", help="with --tiny: write photos and transformers class maps")
     args = ap.parse_args()
 
@@ -236,6 +280,9 @@ def main():
 
     if args.tiny:
         model, processor, source = tiny_model(args.seed), tiny_processor(), f"tiny random BEiT (seed {args.seed})"
+    elif args.random_large:
+        model, processor = random_large_model(args.seed), ade_processor_settings()
+        source = f"random-weight BEiT-large ADE architecture (seed {args.seed})"
     else:
         model = BeitForSemanticSegmentation.from_pretrained(args.checkpoint, attn_implementation="eager").eval()
         processor, source = pil_processor(args.checkpoint), args.checkpoint

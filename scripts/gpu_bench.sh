@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Copyright (C) 2026 beitseg developers
+# SPDX-License-Identifier: MIT OR Apache-2.0
+#
+# GPU benchmark, run on the GPU machine from the repository root once ../shared/gpu/README.md's
+# device-env.sh has put GStreamer and onnxruntime-gpu there:
+#
+#   cargo bench --bench gpu --no-run   # here; copy target/release/deps/gpu-* to .gpu/bin/gpu
+#   . .gpu/env/device-env.sh && scripts/gpu_bench.sh "cuda 1 1" "cuda 4 2"   # there
+#
+# Builds the full-size BEiT-large ADE architecture with random weights (same cost as the real
+# model) with the machine's python3, exports it as fp16 and fp32 ONNX, and runs benches/gpu for
+# each "PROVIDER BATCH WORKERS [FRAMES]" given: the raw session's and the element's frames/s.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+models=${BEIT_GPU_MODELS:-/tmp/beit-large}
+mkdir -p "$models"
+precision=${PRECISION:-fp16}
+model="$models/beit-large-ade-random-$precision.onnx"
+if [ ! -f "$model" ]; then
+  flag=""; [ "$precision" = fp16 ] && flag="--fp16"
+  t0=$(date +%s)
+  python3 scripts/export_beit.py --random-large $flag --out "$model" 2>&1 | grep -v "^\[torch.onnx\]" | tail -3
+  echo "exported $model in $(( $(date +%s) - t0 )) s"
+fi
+nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
+for cfg in "$@"; do
+  # shellcheck disable=SC2086
+  "${GPU_BENCH_BIN:-.gpu/bin/gpu}" "$model" $cfg
+done
