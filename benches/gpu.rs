@@ -28,7 +28,10 @@ fn provider(name: &str) -> Provider {
 fn raw(model: &Path, prov: &str, batch: usize, iterations: usize) {
     let t = Instant::now();
     let overrides = Overrides {
-        provider: ProviderRequest { provider: provider(prov), ..Default::default() },
+        provider: ProviderRequest {
+            provider: provider(prov),
+            ..Default::default()
+        },
         max_batch: batch,
         ..Default::default()
     };
@@ -36,7 +39,9 @@ fn raw(model: &Path, prov: &str, batch: usize, iterations: usize) {
     let load = t.elapsed().as_secs_f64();
     let info = m.info().clone();
     let n = 3 * info.width * info.height * batch;
-    let input: Vec<f32> = (0..n).map(|i| ((i * 2654435761) % 1000) as f32 / 500.0 - 1.0).collect();
+    let input: Vec<f32> = (0..n)
+        .map(|i| ((i * 2654435761) % 1000) as f32 / 500.0 - 1.0)
+        .collect();
     m.run(input.clone(), batch).expect("warm-up");
     let t = Instant::now();
     for _ in 0..iterations {
@@ -62,16 +67,26 @@ fn element(model: &Path, prov: &str, batch: usize, workers: usize, frames: usize
     let bus = pipeline.bus().unwrap();
     let t = Instant::now();
     pipeline.set_state(gst::State::Paused).expect("paused");
-    bus.timed_pop_filtered(gst::ClockTime::NONE, &[gst::MessageType::AsyncDone, gst::MessageType::Error]);
+    bus.timed_pop_filtered(
+        gst::ClockTime::NONE,
+        &[gst::MessageType::AsyncDone, gst::MessageType::Error],
+    );
     let load = t.elapsed().as_secs_f64();
     let t = Instant::now();
     pipeline.set_state(gst::State::Playing).expect("playing");
-    let msg = bus.timed_pop_filtered(gst::ClockTime::NONE, &[gst::MessageType::Eos, gst::MessageType::Error]);
+    let msg = bus.timed_pop_filtered(
+        gst::ClockTime::NONE,
+        &[gst::MessageType::Eos, gst::MessageType::Error],
+    );
     let secs = t.elapsed().as_secs_f64();
     if let Some(gst::MessageView::Error(e)) = msg.as_ref().map(|m| m.view()) {
         panic!("{} {:?}", e.error(), e.debug());
     }
-    let seg = pipeline.downcast_ref::<gst::Bin>().unwrap().by_name("seg").unwrap();
+    let seg = pipeline
+        .downcast_ref::<gst::Bin>()
+        .unwrap()
+        .by_name("seg")
+        .unwrap();
     let in_use = seg.property::<Option<String>>("provider-in-use");
     let stats = seg.property::<gst::Structure>("stats");
     pipeline.set_state(gst::State::Null).unwrap();
@@ -82,9 +97,14 @@ fn element(model: &Path, prov: &str, batch: usize, workers: usize, frames: usize
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
     let [model, prov, batch, workers, rest @ ..] = &args[..] else {
-        println!("usage: gpu MODEL PROVIDER BATCH WORKERS [FRAMES]  (nothing to do without arguments)");
+        println!(
+            "usage: gpu MODEL PROVIDER BATCH WORKERS [FRAMES]  (nothing to do without arguments)"
+        );
         return;
     };
     let (batch, workers): (usize, usize) = (batch.parse().unwrap(), workers.parse().unwrap());

@@ -5,11 +5,11 @@
 # GPU benchmark, run on the GPU machine from the repository root once ../shared/gpu/README.md's
 # device-env.sh has put GStreamer and onnxruntime-gpu there:
 #
-#   cargo bench --bench gpu --no-run   # here; copy target/release/deps/gpu-* to .gpu/bin/gpu
+#   scripts/gpu_stage.sh   # here: GStreamer, onnxruntime-gpu in six chunks, .gpu/bin/gpu
 #   . .gpu/env/device-env.sh && scripts/gpu_bench.sh "cuda 1 1" "cuda 4 2"   # there
 #
 # Builds the full-size BEiT-large ADE architecture with random weights (same cost as the real
-# model) with the machine's python3, exports it as fp16 and fp32 ONNX, and runs benches/gpu for
+# model) with the machine's python3, exports it as ONNX (fp16; PRECISION=fp32 for fp32), and runs benches/gpu for
 # each "PROVIDER BATCH WORKERS [FRAMES]" given: the raw session's and the element's frames/s.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -268,7 +268,10 @@ fn batches_give_the_same_class_maps_as_single_frames() {
         sample_masks(&tiny_beit(), "workers=1 batch-size=4 batch-timeout=50", n);
     assert_eq!(single.len(), n);
     assert_eq!(batched.len(), n);
-    assert!(!warnings.iter().any(|w| w.contains("batch")), "{warnings:?}");
+    assert!(
+        !warnings.iter().any(|w| w.contains("batch")),
+        "{warnings:?}"
+    );
     for (i, (a, b)) in single.iter().zip(&batched).enumerate() {
         // ONNX Runtime may round a batched run differently in the last bit: near-ties can move.
         let agree = agreement(a, b);

@@ -20,7 +20,10 @@ fn start(provider: &str) -> (bool, Option<String>, Vec<String>, Vec<String>) {
     .downcast::<gst::Pipeline>()
     .unwrap();
     let started = pipeline.set_state(gst::State::Paused).is_ok();
-    let in_use = pipeline.by_name("seg").unwrap().property::<Option<String>>("provider-in-use");
+    let in_use = pipeline
+        .by_name("seg")
+        .unwrap()
+        .property::<Option<String>>("provider-in-use");
     let (mut warnings, mut errors) = (Vec::new(), Vec::new());
     for msg in pipeline.bus().unwrap().iter_timed(gst::ClockTime::ZERO) {
         match msg.view() {
@@ -38,22 +41,41 @@ fn auto_falls_back_to_cpu_and_says_why() {
     let (started, in_use, warnings, errors) = start("auto");
     assert!(started && errors.is_empty(), "{errors:?}");
     let in_use = in_use.unwrap();
-    assert!(in_use.starts_with("cpu (tensorrt: ") && in_use.contains("; cuda: "), "{in_use}");
-    assert!(warnings.iter().any(|w| w.contains("provider=auto is using cpu")), "{warnings:?}");
+    assert!(
+        in_use.starts_with("cpu (tensorrt: ") && in_use.contains("; cuda: "),
+        "{in_use}"
+    );
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("provider=auto is using cpu")),
+        "{warnings:?}"
+    );
 }
 
 #[test]
 fn a_named_gpu_provider_that_cannot_load_is_an_error() {
     for provider in ["cuda", "tensorrt"] {
         let (started, _, _, errors) = start(provider);
-        assert!(!started, "{provider} started without a GPU build of ONNX Runtime");
-        assert!(errors.iter().any(|e| e.contains(&format!("provider={provider} cannot be used"))), "{errors:?}");
+        assert!(
+            !started,
+            "{provider} started without a GPU build of ONNX Runtime"
+        );
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.contains(&format!("provider={provider} cannot be used"))),
+            "{errors:?}"
+        );
     }
 }
 
 #[test]
 fn cpu_is_quiet() {
     let (started, in_use, warnings, errors) = start("cpu");
-    assert!(started && errors.is_empty() && warnings.is_empty(), "{warnings:?} {errors:?}");
+    assert!(
+        started && errors.is_empty() && warnings.is_empty(),
+        "{warnings:?} {errors:?}"
+    );
     assert_eq!(in_use.as_deref(), Some("cpu"));
 }
