@@ -38,73 +38,68 @@ def ade20k_tables():
     return data["labels"], data["palette"]
 
 
-def tiny_model(seed):
+def ade_beit(seed, **architecture):
+    """A random-weight BeitForSemanticSegmentation laid out like the ADE20k checkpoints (640x640,
+    patch 16, relative position bias per layer, UperNet decode head + auxiliary FCN head, 150
+    classes), with the given width and depth."""
     import torch
     from transformers import BeitConfig, BeitForSemanticSegmentation
 
     labels, _ = ade20k_tables()
-    # Same layout as the beit-large ADE checkpoint (relative position bias per layer, UperNet
-    # decode head + auxiliary FCN head, 640x640, patch 16, 150 classes), shrunk in width and depth.
     config = BeitConfig(
         image_size=640,
         patch_size=16,
-        hidden_size=32,
-        num_hidden_layers=4,
-        num_attention_heads=2,
-        intermediate_size=64,
         use_relative_position_bias=True,
         use_absolute_position_embeddings=False,
-        use_mean_pooling=True,
-        layer_scale_init_value=0.1,
-        out_indices=[1, 2, 3, 4],
         pool_scales=[1, 2, 3, 6],
         use_auxiliary_head=True,
-        auxiliary_channels=32,
         num_labels=150,
         id2label={i: name for i, name in enumerate(labels)},
         label2id={name: i for i, name in enumerate(labels)},
         attn_implementation="eager",
+        **architecture,
     )
     torch.manual_seed(seed)
-    model = BeitForSemanticSegmentation(config)
+    return BeitForSemanticSegmentation(config).eval()
+
+
+def tiny_model(seed):
+    import torch
+
+    model = ade_beit(
+        seed,
+        hidden_size=32,
+        num_hidden_layers=4,
+        num_attention_heads=2,
+        intermediate_size=64,
+        use_mean_pooling=True,
+        layer_scale_init_value=0.1,
+        out_indices=[1, 2, 3, 4],
+        auxiliary_channels=32,
+    )
     # Random weights at the default 0.02 scale give nearly flat logits and one class everywhere.
     # Wider weights make the class map follow the image, so the parity tests see many classes.
     with torch.no_grad():
         for name, p in model.named_parameters():
             if p.dim() > 1:
                 p.normal_(0.0, 1.0 / np.sqrt(p[0].numel()))
-    return model.eval()
+    return model
 
 
 def random_large_model(seed):
     """BEiT-large ADE (microsoft/beit-large-finetuned-ade-640-640's architecture: 24 layers of
-    1024, relative position bias, UperNet head, 150 classes, 640x640) with random weights: the
-    same cost as the real model, for speed measurements where the hub cannot be reached."""
-    import torch
-    from transformers import BeitConfig, BeitForSemanticSegmentation
-
-    labels, _ = ade20k_tables()
-    config = BeitConfig(
-        image_size=640,
-        patch_size=16,
+    1024) with random weights: the same cost as the real model, for speed measurements where the
+    hub cannot be reached."""
+    return ade_beit(
+        seed,
         hidden_size=1024,
         num_hidden_layers=24,
         num_attention_heads=16,
         intermediate_size=4096,
-        use_relative_position_bias=True,
-        use_absolute_position_embeddings=False,
         layer_scale_init_value=1e-6,
         out_indices=[7, 11, 15, 23],
-        pool_scales=[1, 2, 3, 6],
-        use_auxiliary_head=True,
         auxiliary_channels=256,
-        num_labels=150,
-        id2label={i: name for i, name in enumerate(labels)},
-        label2id={name: i for i, name in enumerate(labels)},
-        attn_implementation="eager",
     )
-    torch.manual_seed(seed)
-    return BeitForSemanticSegmentation(config).eval()
 
 
 def ade_processor_settings():
@@ -164,10 +159,6 @@ def metadata(model, processor, source):
         "output": "logits",
         "source": source,
     }
-
-
-class LogitsOnly:
-    pass
 
 
 def export(model, processor, out, fp16, source):

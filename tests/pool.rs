@@ -9,25 +9,42 @@ mod common;
 use common::*;
 use gst::prelude::*;
 
-fn run_to_eos(pipeline: &gst::Element, sink: &gst_app::AppSink) -> Vec<gst::Sample> {
+/// Plays to EOS, collecting every sample; returns them with the warnings posted (an error
+/// message fails the test).
+fn run_to_eos(pipeline: &gst::Element, sink: &gst_app::AppSink) -> (Vec<gst::Sample>, Vec<String>) {
     pipeline.set_state(gst::State::Playing).unwrap();
     let mut samples = Vec::new();
     while let Ok(s) = sink.pull_sample() {
         samples.push(s);
     }
     assert!(sink.is_eos(), "stopped before EOS");
-    check_bus(pipeline);
+    let warnings = bus_warnings(pipeline);
     pipeline.set_state(gst::State::Null).unwrap();
-    samples
+    (samples, warnings)
 }
 
-fn check_bus(pipeline: &gst::Element) {
+/// The warnings on the bus so far; an error message fails the test.
+fn bus_warnings(pipeline: &gst::Element) -> Vec<String> {
     let bus = pipeline.downcast_ref::<gst::Bin>().unwrap().bus().unwrap();
+    let mut warnings = Vec::new();
     while let Some(msg) = bus.pop() {
-        if let gst::MessageView::Error(e) = msg.view() {
-            panic!("{} {:?}", e.error(), e.debug());
+        match msg.view() {
+            gst::MessageView::Error(e) => panic!("{} {:?}", e.error(), e.debug()),
+            gst::MessageView::Warning(w) => warnings.push(format!("{} {:?}", w.error(), w.debug())),
+            _ => {}
         }
     }
+    warnings
+}
+
+fn appsrc(pipeline: &gst::Element) -> gst_app::AppSrc {
+    pipeline
+        .downcast_ref::<gst::Bin>()
+        .unwrap()
+        .by_name("in")
+        .unwrap()
+        .downcast::<gst_app::AppSrc>()
+        .unwrap()
 }
 
 fn launch(desc: &str) -> (gst::Element, gst_app::AppSink) {
@@ -60,7 +77,7 @@ fn every_frame_comes_out_once_in_order_for_1_to_4_workers() {
              beitseg model={} workers={workers} max-in-flight=6 ! appsink name=out sync=false",
             selfie().display()
         ));
-        let got = pts(&run_to_eos(&pipeline, &sink));
+        let got = pts(&run_to_eos(&pipeline, &sink).0);
         let expected: Vec<u64> = (0..n)
             .map(|i| {
                 gst::ClockTime::SECOND
@@ -79,13 +96,7 @@ fn eos_waits_for_frames_in_flight() {
         "appsrc name=in format=time ! beitseg model={} workers=2 max-in-flight=16 ! appsink name=out sync=false",
         tiny_beit().display()
     ));
-    let src = pipeline
-        .downcast_ref::<gst::Bin>()
-        .unwrap()
-        .by_name("in")
-        .unwrap()
-        .downcast::<gst_app::AppSrc>()
-        .unwrap();
+    let src = appsrc(&pipeline);
     src.set_caps(Some(
         &"video/x-raw,format=RGB,width=64,height=48,framerate=25/1"
             .parse::<gst::Caps>()
@@ -110,7 +121,7 @@ fn eos_waits_for_frames_in_flight() {
         pts(&got),
         (0..n).map(|i| 40_000_000 * i).collect::<Vec<_>>()
     );
-    check_bus(&pipeline);
+    bus_warnings(&pipeline);
     pipeline.set_state(gst::State::Null).unwrap();
 }
 
@@ -144,7 +155,7 @@ fn seek_run(element: &str) -> (Vec<u64>, Vec<u64>) {
     while let Ok(s) = sink.pull_sample() {
         after.push(s.buffer().unwrap().pts().unwrap().nseconds());
     }
-    check_bus(&pipeline);
+    bus_warnings(&pipeline);
     pipeline.set_state(gst::State::Null).unwrap();
     (before, after)
 }
@@ -170,13 +181,7 @@ fn caps_change_mid_stream() {
         "appsrc name=in format=time ! beitseg model={} workers=3 mode=mask ! appsink name=out sync=false",
         selfie().display()
     ));
-    let src = pipeline
-        .downcast_ref::<gst::Bin>()
-        .unwrap()
-        .by_name("in")
-        .unwrap()
-        .downcast::<gst_app::AppSrc>()
-        .unwrap();
+    let src = appsrc(&pipeline);
     pipeline.set_state(gst::State::Playing).unwrap();
     let sizes = [(64usize, 48usize), (80, 60), (33, 17)];
     let mut i = 0u64;
@@ -206,7 +211,7 @@ fn caps_change_mid_stream() {
             s.buffer().unwrap().pts().unwrap().mseconds(),
         ));
     }
-    check_bus(&pipeline);
+    bus_warnings(&pipeline);
     pipeline.set_state(gst::State::Null).unwrap();
     let expected: Vec<_> = (0..12u64)
         .map(|i| (sizes[i as usize / 4].0, sizes[i as usize / 4].1, 40 * i))
@@ -222,7 +227,7 @@ fn sample_masks(model: &std::path::Path, props: &str, n: usize) -> (Vec<Vec<u8>>
          beitseg model={} mode=mask {props} ! appsink name=out sync=false",
         model.display()
     ));
-    let samples = run_to_eos_collecting(&pipeline, &sink);
+    let samples = run_to_eos(&pipeline, &sink);
     let masks = samples
         .0
         .iter()
@@ -236,28 +241,6 @@ fn sample_masks(model: &std::path::Path, props: &str, n: usize) -> (Vec<Vec<u8>>
         })
         .collect();
     (masks, samples.1)
-}
-
-fn run_to_eos_collecting(
-    pipeline: &gst::Element,
-    sink: &gst_app::AppSink,
-) -> (Vec<gst::Sample>, Vec<String>) {
-    pipeline.set_state(gst::State::Playing).unwrap();
-    let mut samples = Vec::new();
-    while let Ok(s) = sink.pull_sample() {
-        samples.push(s);
-    }
-    let bus = pipeline.downcast_ref::<gst::Bin>().unwrap().bus().unwrap();
-    let mut warnings = Vec::new();
-    while let Some(msg) = bus.pop() {
-        match msg.view() {
-            gst::MessageView::Error(e) => panic!("{} {:?}", e.error(), e.debug()),
-            gst::MessageView::Warning(w) => warnings.push(format!("{} {:?}", w.error(), w.debug())),
-            _ => {}
-        }
-    }
-    pipeline.set_state(gst::State::Null).unwrap();
-    (samples, warnings)
 }
 
 #[test]
