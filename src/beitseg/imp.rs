@@ -945,7 +945,8 @@ impl BeitSeg {
     /// Counts a frame going out and, with `post-stats`, posts the statistics once a second.
     fn note_output(&self, inference: Option<Duration>) {
         let now = Instant::now();
-        let message = {
+        let post = self.settings.lock().unwrap().post_stats;
+        let due = {
             let mut stats = self.stats.lock().unwrap();
             stats.frames_out += 1;
             if let Some(d) = inference {
@@ -961,22 +962,23 @@ impl BeitSeg {
             {
                 stats.out_times.pop_front();
             }
-            let due = now.duration_since(stats.last_post) >= Duration::from_secs(1);
-            if due && self.settings.lock().unwrap().post_stats {
+            let due = post && now.duration_since(stats.last_post) >= Duration::from_secs(1);
+            if due {
                 stats.last_post = now;
-                Some(self.stats_structure(&stats))
-            } else {
-                None
             }
+            due
         };
-        if let Some(s) = message {
+        if due {
+            let s = self.stats_structure();
             let _ = self
                 .obj()
                 .post_message(gst::message::Element::builder(s).src(&*self.obj()).build());
         }
     }
 
-    fn stats_structure(&self, stats: &Stats) -> gst::Structure {
+    /// Takes the queue, state and stats locks one at a time: the streaming thread holds the
+    /// first two while it counts drops.
+    fn stats_structure(&self) -> gst::Structure {
         let depth = self.queue.lock().unwrap().frames;
         let workers = self
             .state
@@ -984,7 +986,7 @@ impl BeitSeg {
             .unwrap()
             .as_ref()
             .map_or(0, |s| s.pool.workers());
-        stats.structure(depth, workers)
+        self.stats.lock().unwrap().structure(depth, workers)
     }
 
     fn src_activate(&self, pad: &gst::Pad, active: bool) -> Result<(), gst::LoggableError> {
@@ -1590,8 +1592,7 @@ impl ObjectImpl for BeitSeg {
             "post-stats" => s.post_stats.to_value(),
             "stats" => {
                 drop(s);
-                let stats = self.stats.lock().unwrap();
-                self.stats_structure(&stats).to_value()
+                self.stats_structure().to_value()
             }
             "input-width" => loaded.map_or(0, |l| l.0).to_value(),
             "input-height" => loaded.map_or(0, |l| l.1).to_value(),
