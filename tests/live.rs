@@ -145,3 +145,33 @@ fn interval_reuses_the_anchor_frames_class_map() {
         "a grey anchor and a person anchor differ"
     );
 }
+
+#[test]
+fn latency_query_adds_the_inference_time() {
+    init_gst();
+    let pipeline = gst::parse::launch(&format!(
+        "videotestsrc is-live=true num-buffers=40 ! video/x-raw,format=RGB,width=64,height=48,framerate=30/1 ! \
+         beitseg name=seg model={} workers=1 ! fakesink sync=false",
+        tiny_beit().display()
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let seg = pipeline.by_name("seg").unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    // Wait for a few frames to be measured.
+    while stats(&seg).get::<u64>("frames-out").unwrap() < 5 {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let mut q = gst::query::Latency::new();
+    assert!(seg.static_pad("src").unwrap().query(&mut q));
+    let (live, min, _) = q.result();
+    let p95 = stats(&seg).get::<f64>("inference-p95-ms").unwrap();
+    pipeline.set_state(gst::State::Null).unwrap();
+    assert!(live);
+    // videotestsrc itself reports no latency, so ours is all of it.
+    assert!(
+        min.mseconds() as f64 >= p95.floor() - 1.0 && p95 > 0.0,
+        "min {min} p95 {p95}"
+    );
+}
