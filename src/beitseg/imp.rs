@@ -41,6 +41,18 @@ use crate::pool::{Pool, Ticket};
 use crate::provider::{Provider, ProviderRequest};
 use crate::{palette, render, runtime};
 
+/// Locks a mutex; a panic elsewhere (caught at the pad boundary) must not make every later
+/// lock panic too, so a poisoned lock is taken as it is.
+trait Guard<T> {
+    fn guard(&self) -> std::sync::MutexGuard<'_, T>;
+}
+
+impl<T> Guard<T> for Mutex<T> {
+    fn guard(&self) -> std::sync::MutexGuard<'_, T> {
+        self.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
         "beitseg",
@@ -530,7 +542,7 @@ fn render(job: Job, classes: &ClassMap, inference: Option<Duration>) -> Result<R
 
 impl BeitSeg {
     fn start(&self) -> Result<(), gst::ErrorMessage> {
-        let settings = self.settings.lock().unwrap().clone();
+        let settings = self.settings.guard().clone();
         let Some(path) = settings.model.clone() else {
             return Err(gst::error_msg!(
                 gst::ResourceError::NotFound,
@@ -615,7 +627,7 @@ impl BeitSeg {
                 ["provider=auto is using {provider_line}"]
             );
         }
-        *self.provider_in_use.lock().unwrap() = Some(provider_line);
+        *self.provider_in_use.guard() = Some(provider_line);
         let draw =
             palette::select_classes(settings.classes.as_deref(), &info.labels).map_err(|err| {
                 gst::error_msg!(gst::ResourceError::Settings, ["classes property: {err:#}"])
@@ -671,7 +683,7 @@ impl BeitSeg {
         let timeout = Duration::from_millis(settings.batch_timeout as u64);
         let pool = Pool::batched("beitseg", workers, batch, timeout)
             .map_err(|err| gst::error_msg!(gst::CoreError::Failed, ["{err:#}"]))?;
-        *self.loaded.lock().unwrap() = Some((
+        *self.loaded.guard() = Some((
             info.width as u32,
             info.height as u32,
             info.num_classes as u32,
@@ -680,7 +692,7 @@ impl BeitSeg {
             0 => 2 * pool.workers() * batch,
             n => n as usize,
         };
-        *self.state.lock().unwrap() = Some(State {
+        *self.state.guard() = Some(State {
             pool,
             paint: Arc::new(render::Paint::new(&info.palette, &draw)),
             mode: settings.mode,
@@ -694,24 +706,24 @@ impl BeitSeg {
             segment: gst::FormattedSegment::new(),
             qos_earliest: None,
         });
-        *self.stats.lock().unwrap() = Stats::default();
-        self.combiner.lock().unwrap().reset();
+        *self.stats.guard() = Stats::default();
+        self.combiner.guard().reset();
         Ok(())
     }
 
     fn stop(&self) {
-        *self.state.lock().unwrap() = None;
+        *self.state.guard() = None;
     }
 
     fn mode(&self) -> Mode {
-        match &*self.state.lock().unwrap() {
+        match &*self.state.guard() {
             Some(state) => state.mode,
-            None => self.settings.lock().unwrap().mode,
+            None => self.settings.guard().mode,
         }
     }
 
     fn set_flushing(&self, flushing: bool) {
-        let mut q = self.queue.lock().unwrap();
+        let mut q = self.queue.guard();
         q.flushing = flushing;
         if flushing {
             for item in q.items.drain(..) {
@@ -723,7 +735,7 @@ impl BeitSeg {
         }
         self.queue_changed.notify_all();
         drop(q);
-        if let Some(state) = self.state.lock().unwrap().as_mut() {
+        if let Some(state) = self.state.guard().as_mut() {
             state.anchor = None;
             state.since_anchor = 0;
             state.qos_earliest = None;
@@ -731,7 +743,7 @@ impl BeitSeg {
     }
 
     fn enqueue_event(&self, src: Option<gst::Event>, mask: Option<gst::Event>) -> bool {
-        let mut q = self.queue.lock().unwrap();
+        let mut q = self.queue.guard();
         if q.flushing {
             return false;
         }
@@ -745,11 +757,11 @@ impl BeitSeg {
         _pad: &gst::Pad,
         buffer: gst::Buffer,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let alpha = self.settings.lock().unwrap().alpha;
-        let want_mask = self.maskpad.lock().unwrap().is_some();
-        self.stats.lock().unwrap().frames_in += 1;
+        let alpha = self.settings.guard().alpha;
+        let want_mask = self.maskpad.guard().is_some();
+        self.stats.guard().frames_in += 1;
         let (job, anchor, max_in_flight, drop_oldest) = {
-            let mut guard = self.state.lock().unwrap();
+            let mut guard = self.state.guard();
             let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
             let (Some(in_info), Some(gray_info)) = (state.in_info.clone(), state.gray_info.clone())
             else {
@@ -768,7 +780,7 @@ impl BeitSeg {
                             "QoS: dropping a frame late by {}",
                             earliest - running
                         );
-                        self.stats.lock().unwrap().dropped += 1;
+                        self.stats.guard().dropped += 1;
                         return Ok(gst::FlowSuccess::Ok);
                     }
                 }
@@ -803,7 +815,7 @@ impl BeitSeg {
         // Back-pressure: wait while max-in-flight frames are queued or being pushed, or, for
         // live sources, make room by dropping the oldest frame still waiting.
         {
-            let mut q = self.queue.lock().unwrap();
+            let mut q = self.queue.guard();
             while !q.flushing && q.flow.is_ok() && q.frames >= max_in_flight {
                 if drop_oldest {
                     if let Some(i) = q
@@ -814,11 +826,14 @@ impl BeitSeg {
                         let item = q.items.remove(i).expect("index from position");
                         item.discard();
                         q.frames -= 1;
-                        self.stats.lock().unwrap().dropped += 1;
+                        self.stats.guard().dropped += 1;
                         continue;
                     }
                 }
-                q = self.queue_changed.wait(q).unwrap();
+                q = self
+                    .queue_changed
+                    .wait(q)
+                    .unwrap_or_else(|e| e.into_inner());
             }
             if q.flushing {
                 return Err(gst::FlowError::Flushing);
@@ -826,14 +841,14 @@ impl BeitSeg {
             q.flow?;
         }
         let ticket = {
-            let guard = self.state.lock().unwrap();
+            let guard = self.state.guard();
             guard
                 .as_ref()
                 .ok_or(gst::FlowError::Flushing)?
                 .pool
                 .submit(job)
         };
-        let mut q = self.queue.lock().unwrap();
+        let mut q = self.queue.guard();
         if q.flushing {
             return Err(gst::FlowError::Flushing);
         }
@@ -846,7 +861,7 @@ impl BeitSeg {
     /// The src pad task: pushes the next item in order, waiting for its worker if needed.
     fn push_next(&self) {
         let item = {
-            let mut q = self.queue.lock().unwrap();
+            let mut q = self.queue.guard();
             loop {
                 if q.flushing {
                     drop(q);
@@ -856,10 +871,13 @@ impl BeitSeg {
                 if let Some(item) = q.items.pop_front() {
                     break item;
                 }
-                q = self.queue_changed.wait(q).unwrap();
+                q = self
+                    .queue_changed
+                    .wait(q)
+                    .unwrap_or_else(|e| e.into_inner());
             }
         };
-        let maskpad = self.maskpad.lock().unwrap().clone();
+        let maskpad = self.maskpad.guard().clone();
         match item {
             Item::Event { src, mask } => {
                 if let (Some(pad), Some(event)) = (&maskpad, mask) {
@@ -874,14 +892,14 @@ impl BeitSeg {
                             gst::CoreError::Negotiation,
                             ["Downstream refused {event:?}"]
                         );
-                        self.queue.lock().unwrap().flow = Err(gst::FlowError::NotNegotiated);
+                        self.queue.guard().flow = Err(gst::FlowError::NotNegotiated);
                     }
                 }
             }
-            Item::Frame { .. } if self.queue.lock().unwrap().flow.is_err() => {
+            Item::Frame { .. } if self.queue.guard().flow.is_err() => {
                 // Downstream failed: frames are dropped, events (EOS above all) still go through.
                 item.discard();
-                let mut q = self.queue.lock().unwrap();
+                let mut q = self.queue.guard();
                 q.frames = q.frames.saturating_sub(1);
                 self.queue_changed.notify_all();
             }
@@ -890,7 +908,7 @@ impl BeitSeg {
                     if let Some(r) = ticket.wait_timeout(Duration::from_millis(20)) {
                         break r;
                     }
-                    if self.queue.lock().unwrap().flushing {
+                    if self.queue.guard().flushing {
                         return;
                     }
                 };
@@ -902,7 +920,7 @@ impl BeitSeg {
                     }) => {
                         self.note_output(inference);
                         let res = self.srcpad.push(main);
-                        let mut combiner = self.combiner.lock().unwrap();
+                        let mut combiner = self.combiner.guard();
                         let mut flow = combiner.update_pad_flow(&self.srcpad, res);
                         if let (Some(pad), Some(buf)) = (maskpad, mask) {
                             let res = pad.push(buf);
@@ -915,7 +933,7 @@ impl BeitSeg {
                         Err(gst::FlowError::Error)
                     }
                 };
-                let mut q = self.queue.lock().unwrap();
+                let mut q = self.queue.guard();
                 if !q.flushing {
                     q.frames = q.frames.saturating_sub(1);
                     if q.flow.is_ok() {
@@ -945,9 +963,9 @@ impl BeitSeg {
     /// Counts a frame going out and, with `post-stats`, posts the statistics once a second.
     fn note_output(&self, inference: Option<Duration>) {
         let now = Instant::now();
-        let post = self.settings.lock().unwrap().post_stats;
+        let post = self.settings.guard().post_stats;
         let due = {
-            let mut stats = self.stats.lock().unwrap();
+            let mut stats = self.stats.guard();
             stats.frames_out += 1;
             if let Some(d) = inference {
                 stats.inference_ms.push_back(d.as_secs_f64() * 1000.0);
@@ -979,14 +997,9 @@ impl BeitSeg {
     /// Takes the queue, state and stats locks one at a time: the streaming thread holds the
     /// first two while it counts drops.
     fn stats_structure(&self) -> gst::Structure {
-        let depth = self.queue.lock().unwrap().frames;
-        let workers = self
-            .state
-            .lock()
-            .unwrap()
-            .as_ref()
-            .map_or(0, |s| s.pool.workers());
-        self.stats.lock().unwrap().structure(depth, workers)
+        let depth = self.queue.guard().frames;
+        let workers = self.state.guard().as_ref().map_or(0, |s| s.pool.workers());
+        self.stats.guard().structure(depth, workers)
     }
 
     fn src_activate(&self, pad: &gst::Pad, active: bool) -> Result<(), gst::LoggableError> {
@@ -1009,7 +1022,7 @@ impl BeitSeg {
     fn src_event(&self, pad: &gst::Pad, event: gst::Event) -> bool {
         if let gst::EventView::Qos(qos) = event.view() {
             let (_, _, diff, timestamp) = qos.get();
-            if let (Some(state), Some(ts)) = (self.state.lock().unwrap().as_mut(), timestamp) {
+            if let (Some(state), Some(ts)) = (self.state.guard().as_mut(), timestamp) {
                 // Late by `diff`: frames before `timestamp + diff` cannot be shown in time.
                 state.qos_earliest = if diff > 0 {
                     Some(ts + gst::ClockTime::from_nseconds(diff as u64))
@@ -1041,7 +1054,7 @@ impl BeitSeg {
             return false;
         };
         let mode = {
-            let mut guard = self.state.lock().unwrap();
+            let mut guard = self.state.guard();
             let Some(state) = guard.as_mut() else {
                 return false;
             };
@@ -1084,7 +1097,7 @@ impl BeitSeg {
             }
             EventView::FlushStop(_) => {
                 let ok = gst::Pad::event_default(pad, Some(&*self.obj()), event);
-                self.combiner.lock().unwrap().reset();
+                self.combiner.guard().reset();
                 if self.srcpad.is_active() {
                     if let Err(err) = self.src_activate(&self.srcpad, true) {
                         err.log();
@@ -1094,7 +1107,7 @@ impl BeitSeg {
             }
             EventView::Segment(s) => {
                 if let (Some(state), Ok(segment)) = (
-                    self.state.lock().unwrap().as_mut(),
+                    self.state.guard().as_mut(),
                     s.segment().clone().downcast::<gst::ClockTime>(),
                 ) {
                     state.segment = segment;
@@ -1144,14 +1157,9 @@ impl BeitSeg {
                 let (live, min, max) = upstream.result();
                 // A frame spends at least one inference here, and at most max-in-flight of them
                 // while queued (measured: p95 of recent inferences, zero before the first).
-                let (_, p95) = self.stats.lock().unwrap().inference();
+                let (_, p95) = self.stats.guard().inference();
                 let ours = gst::ClockTime::from_nseconds((p95 * 1e6) as u64);
-                let in_flight = self
-                    .state
-                    .lock()
-                    .unwrap()
-                    .as_ref()
-                    .map_or(1, |s| s.max_in_flight) as u64;
+                let in_flight = self.state.guard().as_ref().map_or(1, |s| s.max_in_flight) as u64;
                 q.set(live, min + ours, max.map(|m| m + ours * in_flight));
                 true
             }
@@ -1431,7 +1439,7 @@ impl ObjectImpl for BeitSeg {
     }
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
-        let mut s = self.settings.lock().unwrap();
+        let mut s = self.settings.guard();
         let path = || {
             value
                 .get::<Option<String>>()
@@ -1567,9 +1575,9 @@ impl ObjectImpl for BeitSeg {
     }
 
     fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
-        let s = self.settings.lock().unwrap();
+        let s = self.settings.guard();
         let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string()).to_value();
-        let loaded = *self.loaded.lock().unwrap();
+        let loaded = *self.loaded.guard();
         match pspec.name() {
             "model" => path(&s.model),
             "mode" => s.mode.to_value(),
@@ -1585,7 +1593,7 @@ impl ObjectImpl for BeitSeg {
             "provider" => s.provider.to_value(),
             "device-id" => s.device_id.to_value(),
             "engine-cache" => path(&s.engine_cache),
-            "provider-in-use" => self.provider_in_use.lock().unwrap().to_value(),
+            "provider-in-use" => self.provider_in_use.guard().to_value(),
             "intra-threads" => s.intra_threads.to_value(),
             "batch-size" => s.batch_size.to_value(),
             "batch-timeout" => s.batch_timeout.to_value(),
@@ -1610,7 +1618,7 @@ impl ObjectImpl for BeitSeg {
         let obj = self.obj();
         obj.add_pad(&self.sinkpad).expect("fresh element");
         obj.add_pad(&self.srcpad).expect("fresh element");
-        self.combiner.lock().unwrap().add_pad(&self.srcpad);
+        self.combiner.guard().add_pad(&self.srcpad);
     }
 }
 
@@ -1667,7 +1675,7 @@ impl ElementImpl for BeitSeg {
         _name: Option<&str>,
         _caps: Option<&gst::Caps>,
     ) -> Option<gst::Pad> {
-        let mut slot = self.maskpad.lock().unwrap();
+        let mut slot = self.maskpad.guard();
         if slot.is_some() {
             gst::warning!(CAT, imp = self, "the mask pad was already requested");
             return None;
@@ -1680,7 +1688,7 @@ impl ElementImpl for BeitSeg {
             .build();
         *slot = Some(pad.clone());
         drop(slot);
-        self.combiner.lock().unwrap().add_pad(&pad);
+        self.combiner.guard().add_pad(&pad);
         self.obj().add_pad(&pad).ok()?;
         // Joining mid-stream: give the new pad the stream's sticky events.
         if let Some(ev) = self.sinkpad.sticky_event::<gst::event::StreamStart>(0) {
@@ -1688,8 +1696,7 @@ impl ElementImpl for BeitSeg {
         }
         let gray = self
             .state
-            .lock()
-            .unwrap()
+            .guard()
             .as_ref()
             .and_then(|s| s.gray_info.clone());
         if let Some(caps) = gray.and_then(|i| i.to_caps().ok()) {
@@ -1702,11 +1709,11 @@ impl ElementImpl for BeitSeg {
     }
 
     fn release_pad(&self, pad: &gst::Pad) {
-        let mut slot = self.maskpad.lock().unwrap();
+        let mut slot = self.maskpad.guard();
         if slot.as_ref() == Some(pad) {
             *slot = None;
             drop(slot);
-            self.combiner.lock().unwrap().remove_pad(pad);
+            self.combiner.guard().remove_pad(pad);
             let _ = pad.set_active(false);
             let _ = self.obj().remove_pad(pad);
         }
