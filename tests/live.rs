@@ -8,19 +8,12 @@ mod common;
 use common::*;
 use gst::prelude::*;
 
-fn stats(el: &gst::Element) -> gst::Structure {
-    el.property::<gst::Structure>("stats")
-}
-
-#[test]
-fn slow_sink_with_drop_oldest_drops_counts_and_stays_bounded() {
+/// Starts a live test camera feeding `beitseg name=seg {props}` and what follows it; returns the
+/// pipeline and the element.
+fn play_live(caps_and_count: &str, props: &str, tail: &str) -> (gst::Pipeline, gst::Element) {
     init_gst();
-    // 30 fps live camera, ~100 ms a frame in the tiny BEiT on one worker, and a sink that takes
-    // 150 ms a frame: most frames must be dropped, none may pile up.
     let pipeline = gst::parse::launch(&format!(
-        "videotestsrc is-live=true num-buffers=75 pattern=ball ! video/x-raw,format=RGB,width=160,height=120,framerate=30/1 ! \
-         beitseg name=seg model={} workers=1 max-in-flight=3 drop-policy=oldest post-stats=true ! \
-         identity sleep-time=150000 ! fakesink sync=false",
+        "videotestsrc is-live=true {caps_and_count} ! beitseg name=seg model={} {props} ! {tail}",
         tiny_beit().display()
     ))
     .unwrap()
@@ -28,6 +21,22 @@ fn slow_sink_with_drop_oldest_drops_counts_and_stays_bounded() {
     .unwrap();
     let seg = pipeline.by_name("seg").unwrap();
     pipeline.set_state(gst::State::Playing).unwrap();
+    (pipeline, seg)
+}
+
+fn stats(el: &gst::Element) -> gst::Structure {
+    el.property::<gst::Structure>("stats")
+}
+
+#[test]
+fn slow_sink_with_drop_oldest_drops_counts_and_stays_bounded() {
+    // 30 fps live camera, ~100 ms a frame in the tiny BEiT on one worker, and a sink that takes
+    // 150 ms a frame: most frames must be dropped, none may pile up.
+    let (pipeline, seg) = play_live(
+        "num-buffers=75 pattern=ball ! video/x-raw,format=RGB,width=160,height=120,framerate=30/1",
+        "workers=1 max-in-flight=3 drop-policy=oldest post-stats=true",
+        "identity sleep-time=150000 ! fakesink sync=false",
+    );
     let bus = pipeline.bus().unwrap();
     let mut posted = 0;
     let mut max_depth = 0;
@@ -148,17 +157,11 @@ fn interval_reuses_the_anchor_frames_class_map() {
 
 #[test]
 fn latency_query_adds_the_inference_time() {
-    init_gst();
-    let pipeline = gst::parse::launch(&format!(
-        "videotestsrc is-live=true num-buffers=40 ! video/x-raw,format=RGB,width=64,height=48,framerate=30/1 ! \
-         beitseg name=seg model={} workers=1 ! fakesink sync=false",
-        tiny_beit().display()
-    ))
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
-    let seg = pipeline.by_name("seg").unwrap();
-    pipeline.set_state(gst::State::Playing).unwrap();
+    let (pipeline, seg) = play_live(
+        "num-buffers=40 ! video/x-raw,format=RGB,width=64,height=48,framerate=30/1",
+        "workers=1",
+        "fakesink sync=false",
+    );
     // Wait for a few frames to be measured.
     while stats(&seg).get::<u64>("frames-out").unwrap() < 5 {
         std::thread::sleep(std::time::Duration::from_millis(20));
