@@ -1,0 +1,136 @@
+// Copyright (C) 2026 beitseg developers
+// SPDX-License-Identifier: MIT OR Apache-2.0
+
+//! The `beitseg` command line.
+
+mod common;
+
+use std::process::Command;
+
+use common::*;
+use gst::prelude::*;
+
+fn beitseg(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_beitseg"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+fn count_frames(path: &std::path::Path) -> usize {
+    init_gst();
+    let pipeline = gst::parse::launch(&format!(
+        "filesrc location={} ! decodebin ! videoconvert ! appsink name=out sync=false",
+        path.display()
+    ))
+    .unwrap();
+    let sink = pipeline
+        .downcast_ref::<gst::Bin>()
+        .unwrap()
+        .by_name("out")
+        .unwrap();
+    let sink = sink.downcast::<gst_app::AppSink>().unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let mut n = 0;
+    while sink.pull_sample().is_ok() {
+        n += 1;
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+    n
+}
+
+#[test]
+fn run_writes_a_playable_mp4_with_every_frame() {
+    let dir = std::env::temp_dir().join(format!("beitseg-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("test.mp4");
+    let (ok, _, err) = beitseg(&[
+        "run",
+        "test",
+        "--num-buffers",
+        "30",
+        "--provider",
+        "cpu",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
+    assert!(err.contains("30 frames"), "{err}");
+    assert_eq!(count_frames(&out), 30);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn run_segments_an_image_into_a_png() {
+    let dir = std::env::temp_dir().join(format!("beitseg-cli-png-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("mask.png");
+    let photo = sample("beit-tiny-ade/astronaut.png");
+    let model = selfie();
+    let (ok, _, err) = beitseg(&[
+        "run",
+        photo.to_str().unwrap(),
+        "--model",
+        model.to_str().unwrap(),
+        "--mode",
+        "mask",
+        "--provider",
+        "cpu",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
+    let (w, h, channels, mask) = read_png(&out);
+    assert_eq!((w, h, channels), (512, 512, 1));
+    let (_, _, _, reference) = read_png(&sample("selfie/astronaut.person.png"));
+    let agree = mask
+        .iter()
+        .zip(&reference)
+        .filter(|(m, r)| (**m == 1) == (**r != 0))
+        .count();
+    assert!(agree as f64 / mask.len() as f64 > 0.99);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn bad_arguments_give_one_clear_line_and_a_failure() {
+    let (ok, _, err) = beitseg(&["run", "no-such-clip.mp4"]);
+    assert!(!ok);
+    assert_eq!(err.trim(), "error: input no-such-clip.mp4: no such file");
+    let (ok, _, err) = beitseg(&["run", "test", "-o", "x.avi"]);
+    assert!(
+        !ok && err.contains("x.avi") && err.contains(".mp4"),
+        "{err}"
+    );
+    let (ok, _, err) = beitseg(&[
+        "run",
+        "test",
+        "--model",
+        "missing.onnx",
+        "--provider",
+        "cpu",
+        "-o",
+        "/tmp/never.mp4",
+    ]);
+    assert!(!ok && err.contains("missing.onnx"), "{err}");
+}
+
+#[test]
+fn inspect_describes_the_model() {
+    let (ok, out, err) = beitseg(&[
+        "inspect",
+        tiny_beit().to_str().unwrap(),
+        "--provider",
+        "cpu",
+    ]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("640x640") && out.contains("150: wall, building"),
+        "{out}"
+    );
+}
