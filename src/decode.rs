@@ -252,20 +252,22 @@ fn quad_candidates(
         out.extend(0..logits.classes as u16);
         return;
     }
-    let bounds = |c: usize| {
-        let p = &logits.data[c * n..(c + 1) * n];
-        let v = corners.map(|i| p[i]);
-        (
-            v.iter().copied().fold(f32::INFINITY, f32::min),
-            v.iter().copied().fold(f32::NEG_INFINITY, f32::max),
-        )
-    };
-    let floor = (0..logits.classes)
-        .map(|c| bounds(c).0)
-        .fold(f32::NEG_INFINITY, f32::max);
+    // Smallest and largest value of each class over the four cells, computed once.
+    let bounds: Vec<(f32, f32)> = logits
+        .data
+        .chunks_exact(n)
+        .map(|p| {
+            let v = corners.map(|i| p[i]);
+            (
+                v.into_iter().fold(f32::INFINITY, f32::min),
+                v.into_iter().fold(f32::NEG_INFINITY, f32::max),
+            )
+        })
+        .collect();
+    let floor = bounds.iter().map(|b| b.0).fold(f32::NEG_INFINITY, f32::max);
     out.extend(
         (0..logits.classes)
-            .filter(|&c| bounds(c).1 >= floor - tol)
+            .filter(|&c| bounds[c].1 >= floor - tol)
             .map(|c| c as u16),
     );
 }

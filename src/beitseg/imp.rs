@@ -504,13 +504,14 @@ fn render(job: Job, classes: &ClassMap, inference: Option<Duration>) -> Result<R
     } = job;
     let format = pixel_format(in_info.format()).context("caps are restricted to RGB formats")?;
     let (width, height) = (in_info.width() as usize, in_info.height() as usize);
-    let mask = if want_mask {
+    // One class-id buffer serves both pads when both carry ids.
+    let mask = if want_mask || mode == Mode::Mask {
         Some(mask_buffer(&buffer, &gray_info, classes)?)
     } else {
         None
     };
     let main = match mode {
-        Mode::Mask => mask_buffer(&buffer, &gray_info, classes)?,
+        Mode::Mask => mask.clone().context("no class-id buffer in mask mode")?,
         Mode::Overlay | Mode::Color => {
             let mut out = match mode {
                 // Painted in place when upstream lets us, otherwise on a copy.
@@ -535,7 +536,7 @@ fn render(job: Job, classes: &ClassMap, inference: Option<Duration>) -> Result<R
     };
     Ok(Rendered {
         main,
-        mask,
+        mask: mask.filter(|_| want_mask),
         inference,
     })
 }
