@@ -1,0 +1,238 @@
+// Copyright (C) 2026 beitseg developers
+// SPDX-License-Identifier: MIT OR Apache-2.0
+
+//! `beitseg bench`: the project's benchmarks in one command. Each measurement is one line: a
+//! readable sentence, or with `--json` one JSON object (`{"bench": …, …}`) per line.
+//!
+//! - `pool`: frames/s of `videotestsrc ! imagefreeze ! beitseg workers=W ! fakesink` (one frame
+//!   repeated, so the source costs nothing) at 320x240, 1280x720 and 1920x1080, for one worker,
+//!   two workers, and one worker whose session uses two threads (the alternative design).
+//! - `model`: the raw ONNX Runtime session (random input, batches of --batch-size) against the
+//!   element in `videotestsrc ! 1920x1080 ! beitseg ! fakesink`, with the provider actually used.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{anyhow, bail, Context, Result};
+use clap::ValueEnum;
+use gst::prelude::*;
+use gstbeitseg::model::{Model, Overrides};
+use gstbeitseg::provider::{Provider, ProviderRequest};
+use serde_json::json;
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Which {
+    Pool,
+    Model,
+}
+
+#[derive(clap::Args)]
+pub struct BenchArgs {
+    /// Which benchmarks to run (default: all).
+    #[arg(value_enum)]
+    which: Vec<Which>,
+    /// One JSON object per line.
+    #[arg(long)]
+    json: bool,
+    /// Model for `pool` and `model` (default: the bundled tiny BEiT, 640x640, 150 classes).
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// `model`: execution provider (auto, tensorrt, cuda, cpu).
+    #[arg(long, default_value = "auto")]
+    provider: String,
+    /// `model`: frames per model run.
+    #[arg(long, default_value_t = 1)]
+    batch_size: usize,
+    /// `model`: element workers.
+    #[arg(long, default_value_t = 1)]
+    workers: usize,
+    /// Frames per element measurement.
+    #[arg(long, default_value_t = 16)]
+    frames: u32,
+    /// `model`: raw session runs.
+    #[arg(long, default_value_t = 10)]
+    iterations: usize,
+}
+
+fn provider(name: &str) -> Result<Provider> {
+    Ok(match name {
+        "auto" => Provider::Auto,
+        "tensorrt" => Provider::TensorRt,
+        "cuda" => Provider::Cuda,
+        "cpu" => Provider::Cpu,
+        other => bail!("unknown provider {other:?} (auto, tensorrt, cuda, cpu)"),
+    })
+}
+
+fn emit(json: bool, value: serde_json::Value, text: String) {
+    if json {
+        println!("{value}");
+    } else {
+        println!("{text}");
+    }
+}
+
+/// Runs `description` (which has a `beitseg name=seg`) to EOS and returns frames/s after the
+/// first frame (the model loads and the first frame runs during preroll), the provider used and
+/// the element's stats.
+fn element_fps(description: &str, frames: u32) -> Result<(f64, String, gst::Structure)> {
+    let pipeline = gst::parse::launch(description)
+        .map_err(|e| anyhow!("cannot build {description}: {e}"))?
+        .downcast::<gst::Pipeline>()
+        .map_err(|_| anyhow!("not a pipeline"))?;
+    let bus = pipeline.bus().context("no bus")?;
+    let wait = |types: &[gst::MessageType]| -> Result<()> {
+        let msg = bus
+            .timed_pop_filtered(gst::ClockTime::NONE, types)
+            .context("bus closed")?;
+        if let Some(e) = crate::run::error_text(&msg) {
+            bail!("{e}");
+        }
+        Ok(())
+    };
+    let result = (|| {
+        pipeline
+            .set_state(gst::State::Paused)
+            .map_err(|_| anyhow!("cannot start the pipeline"))?;
+        wait(&[gst::MessageType::AsyncDone, gst::MessageType::Error])?;
+        let t0 = Instant::now();
+        pipeline
+            .set_state(gst::State::Playing)
+            .map_err(|_| anyhow!("cannot play the pipeline"))?;
+        wait(&[gst::MessageType::Eos, gst::MessageType::Error])?;
+        let secs = t0.elapsed().as_secs_f64();
+        let seg = pipeline.by_name("seg").context("no beitseg")?;
+        let in_use = seg
+            .property::<Option<String>>("provider-in-use")
+            .unwrap_or_default();
+        Ok((
+            (frames.saturating_sub(1)) as f64 / secs,
+            in_use,
+            seg.property::<gst::Structure>("stats"),
+        ))
+    })();
+    let _ = pipeline.set_state(gst::State::Null);
+    result
+}
+
+fn pool(model: &Path, frames: u32, json: bool) -> Result<()> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    for (w, h) in [(320, 240), (1280, 720), (1920, 1080)] {
+        let mut results = Vec::new();
+        for (label, props) in [
+            ("workers=1", "workers=1 intra-threads=1"),
+            ("workers=2", "workers=2 intra-threads=1"),
+            ("workers=1 intra-threads=2", "workers=1 intra-threads=2"),
+        ] {
+            let (fps, provider, _) = element_fps(
+                &format!(
+                    "videotestsrc num-buffers=1 pattern=smpte ! \
+                     video/x-raw,format=RGB,width={w},height={h} ! \
+                     imagefreeze num-buffers={frames} ! beitseg name=seg model=\"{}\" \
+                     provider=cpu {props} mode=overlay ! fakesink sync=false",
+                    model.display()
+                ),
+                frames,
+            )?;
+            emit(
+                json,
+                json!({"bench": "pool", "size": format!("{w}x{h}"), "config": label,
+                       "fps": fps, "provider": provider, "cores": cores}),
+                format!("pool {w}x{h} {label}: {fps:.2} frames/s ({provider}, {cores} cores)"),
+            );
+            results.push(fps);
+        }
+        if !json {
+            println!(
+                "pool {w}x{h}: two workers {:.2}x one worker",
+                results[1] / results[0]
+            );
+        }
+    }
+    Ok(())
+}
+
+fn model_bench(args: &BenchArgs, model: &Path) -> Result<()> {
+    let overrides = Overrides {
+        provider: ProviderRequest {
+            provider: provider(&args.provider)?,
+            ..Default::default()
+        },
+        max_batch: args.batch_size,
+        ..Default::default()
+    };
+    let t = Instant::now();
+    let mut m = Model::load(model, &overrides)?;
+    let load = t.elapsed().as_secs_f64();
+    let info = m.info().clone();
+    let batch = args.batch_size;
+    let n = 3 * info.width * info.height * batch;
+    // Deterministic input spread over [-1, 1), like normalised pixels.
+    let input: Vec<f32> = (0..n)
+        .map(|i| ((i * 2654435761) % 1000) as f32 / 500.0 - 1.0)
+        .collect();
+    m.run(input.clone(), batch)?;
+    let t = Instant::now();
+    for _ in 0..args.iterations {
+        m.run(input.clone(), batch)?;
+    }
+    let per = t.elapsed().as_secs_f64() / args.iterations as f64;
+    let raw_fps = batch as f64 / per;
+    let provider_used = info.provider.name();
+    emit(
+        args.json,
+        json!({"bench": "model", "kind": "raw", "provider": provider_used, "batch": batch,
+               "ms_per_batch": per * 1e3, "fps": raw_fps, "load_s": load}),
+        format!(
+            "model raw ({provider_used}, batch {batch}): {:.1} ms a batch, {raw_fps:.2} frames/s \
+             (session created in {load:.1} s)",
+            per * 1e3
+        ),
+    );
+    let (fps, in_use, stats) = element_fps(
+        &format!(
+            "videotestsrc num-buffers={} pattern=ball ! \
+             video/x-raw,format=RGBx,width=1920,height=1080 ! beitseg name=seg model=\"{}\" \
+             provider={} batch-size={batch} workers={} ! fakesink sync=false",
+            args.frames,
+            model.display(),
+            args.provider,
+            args.workers
+        ),
+        args.frames,
+    )?;
+    emit(
+        args.json,
+        json!({"bench": "model", "kind": "element", "size": "1920x1080", "provider": in_use,
+               "batch": batch, "workers": args.workers, "fps": fps, "ratio_to_raw": fps / raw_fps,
+               "inference_mean_ms": stats.get::<f64>("inference-mean-ms").unwrap_or(0.0)}),
+        format!(
+            "model element 1920x1080 ({in_use}, batch {batch}, {} workers): {fps:.2} frames/s, \
+             {:.2}x raw",
+            args.workers,
+            fps / raw_fps
+        ),
+    );
+    Ok(())
+}
+
+pub fn bench(args: &BenchArgs) -> Result<()> {
+    let model = args.model.clone().unwrap_or_else(|| {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("samples/beit-tiny-ade/model.onnx")
+    });
+    if !model.is_file() {
+        bail!("model {}: no such file", model.display());
+    }
+    let which = if args.which.is_empty() {
+        vec![Which::Pool, Which::Model]
+    } else {
+        args.which.clone()
+    };
+    for w in which {
+        match w {
+            Which::Pool => pool(&model, args.frames, args.json)?,
+            Which::Model => model_bench(args, &model)?,
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,76 @@
+// Copyright (C) 2026 beitseg developers
+// SPDX-License-Identifier: MIT OR Apache-2.0
+
+//! `beitseg`: segment a video file, an RTSP camera, a webcam, an image or a test pattern with the
+//! beitseg element and write, serve or show the result; describe a model; serve a file as an RTSP
+//! camera; run the benchmarks. The element is registered statically, so no GST_PLUGIN_PATH is
+//! needed.
+
+mod bench;
+mod inspect;
+mod rtsp;
+mod run;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::anyhow;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    version,
+    about = "Real-time semantic segmentation with the beitseg GStreamer element"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Segment INPUT and write, serve or show the result.
+    Run(run::RunArgs),
+    /// Describe a model: input, output, classes, preprocessing, and the provider it would run on.
+    Inspect {
+        /// The .onnx file.
+        model: PathBuf,
+        /// Execution provider to try (auto, tensorrt, cuda, cpu).
+        #[arg(long, default_value = "auto")]
+        provider: String,
+    },
+    /// Serve a video file (unchanged, re-encoded as H.264) as an RTSP camera, e.g. to try
+    /// `beitseg run rtsp://…` without a camera. Each client gets the file from its start.
+    Serve {
+        /// The video file.
+        input: PathBuf,
+        /// Where to serve: rtsp://HOST:PORT/PATH.
+        #[arg(default_value = "rtsp://127.0.0.1:8554/camera")]
+        url: String,
+    },
+    /// Run the benchmarks and print their numbers (one JSON object per line with --json).
+    Bench(bench::BenchArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = gst::init()
+        .map_err(|e| anyhow!("cannot initialise GStreamer: {e}"))
+        .and_then(|()| {
+            gstbeitseg::plugin_register_static()
+                .map_err(|e| anyhow!("cannot register beitseg: {e}"))
+        })
+        .and_then(|()| match &cli.command {
+            Command::Run(args) => run::run(args),
+            Command::Inspect { model, provider } => inspect::inspect(model, provider),
+            Command::Serve { input, url } => rtsp::serve_file(input, url),
+            Command::Bench(args) => bench::bench(args),
+        });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,517 @@
+// Copyright (C) 2026 beitseg developers
+// SPDX-License-Identifier: MIT OR Apache-2.0
+
+//! RTSP on both sides of `beitseg run`: an output server (gst-rtsp-server) that restreams the
+//! segmented video, a camera client that reconnects with backoff when the camera drops or never
+//! answers, and `beitseg serve`, which plays a file as a camera.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use gst::prelude::*;
+use gst_rtsp_server::prelude::*;
+
+/// Where an RTSP server listens: `rtsp://HOST:PORT/PATH`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    pub host: String,
+    pub port: u16,
+    pub path: String,
+}
+
+impl Endpoint {
+    pub fn parse(url: &str) -> Result<Self> {
+        let rest = url
+            .strip_prefix("rtsp://")
+            .ok_or_else(|| anyhow!("{url}: an RTSP output is rtsp://HOST:PORT/PATH"))?;
+        let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+        let (host, port) = match authority.rsplit_once(':') {
+            Some((h, p)) => (
+                h,
+                p.parse::<u16>()
+                    .map_err(|_| anyhow!("{url}: {p:?} is not a port number"))?,
+            ),
+            None => (authority, 8554),
+        };
+        if host.is_empty() {
+            bail!("{url}: no host (use 0.0.0.0 to listen on every interface)");
+        }
+        if path.is_empty() {
+            bail!("{url}: no path (for example rtsp://0.0.0.0:8554/segmented)");
+        }
+        Ok(Endpoint {
+            host: host.to_string(),
+            port,
+            path: format!("/{path}"),
+        })
+    }
+
+    /// The URL a client on this machine can open.
+    pub fn client_url(&self) -> String {
+        let host = if self.host == "0.0.0.0" {
+            "127.0.0.1"
+        } else {
+            &self.host
+        };
+        format!("rtsp://{host}:{}{}", self.port, self.path)
+    }
+}
+
+/// The first of `names` that is installed.
+pub fn first_installed<'a>(names: &[&'a str]) -> Option<&'a str> {
+    names
+        .iter()
+        .copied()
+        .find(|n| gst::ElementFactory::find(n).is_some())
+}
+
+/// A low-latency H.264 encoder for streaming at `kbps` kbit/s, as a gst-launch fragment.
+pub fn streaming_h264(kbps: u32) -> Result<String> {
+    match first_installed(&["x264enc", "openh264enc"]) {
+        Some("x264enc") => Ok(format!(
+            "x264enc tune=zerolatency speed-preset=ultrafast key-int-max=30 bitrate={kbps}"
+        )),
+        Some(enc) => Ok(format!("{enc} bitrate={}", kbps * 1000)),
+        None => bail!("no H.264 encoder installed (x264enc: gstreamer1.0-plugins-ugly)"),
+    }
+}
+
+/// A gst-rtsp-server running on its own main loop thread; stops when dropped.
+pub struct Server {
+    main_loop: gst::glib::MainLoop,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Server {
+    fn start(endpoint: &Endpoint, factory: &gst_rtsp_server::RTSPMediaFactory) -> Result<Self> {
+        let server = gst_rtsp_server::RTSPServer::new();
+        server.set_address(&endpoint.host);
+        server.set_service(&endpoint.port.to_string());
+        server
+            .mount_points()
+            .context("RTSP server without mount points")?
+            .add_factory(&endpoint.path, factory.clone());
+        let context = gst::glib::MainContext::new();
+        let source = server.attach(Some(&context)).map_err(|e| {
+            anyhow!(
+                "cannot serve {}: {e} (is the port in use?)",
+                endpoint.client_url()
+            )
+        })?;
+        let main_loop = gst::glib::MainLoop::new(Some(&context), false);
+        let context = context.clone();
+        let thread = std::thread::Builder::new()
+            .name("rtsp-server".into())
+            .spawn({
+                let main_loop = main_loop.clone();
+                move || {
+                    let _server = server;
+                    main_loop.run();
+                    // Closes the listening socket.
+                    if let Some(s) = context.find_source_by_id(&source) {
+                        s.destroy();
+                    }
+                }
+            })
+            .context("cannot start the RTSP server thread")?;
+        Ok(Server {
+            main_loop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.main_loop.quit();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Restreams raw frames pulled from an appsink to every RTSP client, encoded once per media
+/// (the media is shared by all clients). Frames arriving while nobody watches are dropped.
+pub struct Restream {
+    _server: Server,
+    sources: Arc<Mutex<Vec<gst_app::AppSrc>>>,
+    pub url: String,
+}
+
+impl Restream {
+    pub fn start(endpoint: &Endpoint, kbps: u32) -> Result<Self> {
+        let factory = gst_rtsp_server::RTSPMediaFactory::new();
+        factory.set_launch(&format!(
+            "( appsrc name=frames is-live=true format=time max-buffers=5 max-bytes=0 max-time=0 ! videoconvert ! \
+             {} ! rtph264pay name=pay0 pt=96 config-interval=-1 )",
+            streaming_h264(kbps)?
+        ));
+        factory.set_shared(true);
+        let sources: Arc<Mutex<Vec<gst_app::AppSrc>>> = Arc::default();
+        factory.connect_media_configure({
+            let sources = sources.clone();
+            move |_, media| {
+                let appsrc = media
+                    .element()
+                    .downcast_ref::<gst::Bin>()
+                    .and_then(|b| b.by_name_recurse_up("frames"))
+                    .and_then(|e| e.downcast::<gst_app::AppSrc>().ok());
+                if let Some(appsrc) = appsrc {
+                    // Drop the oldest frame rather than block the segmentation pipeline.
+                    appsrc.set_property_from_str("leaky-type", "downstream");
+                    sources
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push(appsrc);
+                }
+            }
+        });
+        let server = Server::start(endpoint, &factory)?;
+        Ok(Restream {
+            _server: server,
+            sources,
+            url: endpoint.client_url(),
+        })
+    }
+
+    /// Hands a frame to every connected media, timestamped on its own clock.
+    pub fn push(&self, sample: &gst::Sample) {
+        let (Some(buffer), Some(caps)) = (sample.buffer(), sample.caps_owned()) else {
+            return;
+        };
+        let mut sources = self.sources.lock().unwrap_or_else(|p| p.into_inner());
+        sources.retain(|src| {
+            let Some(now) = src.current_running_time() else {
+                // Not playing yet: keep it, drop the frame.
+                return src.current_state() != gst::State::Null
+                    || src.pending_state() != gst::State::VoidPending;
+            };
+            if src.caps().as_ref() != Some(&caps) {
+                src.set_caps(Some(&caps));
+            }
+            let mut buffer = buffer.copy();
+            {
+                let b = buffer.make_mut();
+                b.set_pts(now);
+                b.set_dts(gst::ClockTime::NONE);
+            }
+            // Flushing or EOS: the media was torn down when its last client left.
+            src.push_buffer(buffer).is_ok()
+        });
+    }
+}
+
+/// `beitseg serve FILE URL`: plays a video file as an RTSP camera would (live, H.264).
+pub fn serve_file(input: &Path, url: &str) -> Result<()> {
+    if !input.is_file() {
+        bail!("input {}: no such file", input.display());
+    }
+    let endpoint = Endpoint::parse(url)?;
+    let location = input
+        .canonicalize()
+        .with_context(|| format!("input {}", input.display()))?;
+    let uri = gst::glib::filename_to_uri(&location, None)
+        .map_err(|e| anyhow!("input {}: {e}", input.display()))?;
+    let source = format!("uridecodebin uri=\"{uri}\"");
+    let factory = gst_rtsp_server::RTSPMediaFactory::new();
+    factory.set_launch(&format!(
+        "( {source} ! videoconvert ! {} ! rtph264pay name=pay0 pt=96 config-interval=-1 )",
+        streaming_h264(4000)?
+    ));
+    // Each client gets its own playback from the start of the file.
+    factory.set_shared(false);
+    let _server = Server::start(&endpoint, &factory)?;
+    eprintln!(
+        "serving {} at {} (Ctrl-C stops)",
+        input.display(),
+        endpoint.client_url()
+    );
+    let (tx, rx) = std::sync::mpsc::channel();
+    ctrlc::set_handler(move || {
+        let _ = tx.send(());
+    })
+    .context("cannot handle Ctrl-C")?;
+    let _ = rx.recv();
+    Ok(())
+}
+
+/// How `beitseg run` connects to an RTSP camera.
+#[derive(Debug, Clone)]
+pub struct CameraOptions {
+    pub url: String,
+    pub latency_ms: u32,
+    /// `tcp`, `udp` or `auto`.
+    pub transport: String,
+    pub reconnect: bool,
+    /// No frame for this long counts as a lost camera.
+    pub stall: Duration,
+    /// Stop with an error after this long without the camera (None: never).
+    pub give_up: Option<Duration>,
+}
+
+enum Link {
+    /// Connected or connecting.
+    Up,
+    /// Waiting to reconnect at this instant.
+    Waiting(Instant),
+    /// The camera ended its stream; EOS was sent downstream.
+    Ended,
+}
+
+/// An RTSP camera feeding an appsrc in the segmentation pipeline. Its own small pipeline
+/// (`rtspsrc ! decodebin ! appsink`) is torn down and rebuilt when the camera drops, stalls or
+/// never answers, so the segmentation pipeline and its output keep going.
+pub struct Camera {
+    options: CameraOptions,
+    target: gst_app::AppSrc,
+    pipeline: Option<gst::Pipeline>,
+    link: Link,
+    attempt: u32,
+    /// When the camera was last seen: a frame, or the start of a connection attempt.
+    last_seen: Arc<Mutex<Instant>>,
+    frames: Arc<std::sync::atomic::AtomicU64>,
+    dropped: Arc<std::sync::atomic::AtomicU64>,
+    lost_since: Option<Instant>,
+    server_closed: bool,
+    pub reconnects: u32,
+}
+
+impl Camera {
+    pub fn new(options: CameraOptions, target: gst_app::AppSrc) -> Result<Self> {
+        let mut camera = Camera {
+            options,
+            target,
+            pipeline: None,
+            link: Link::Waiting(Instant::now()),
+            attempt: 0,
+            last_seen: Arc::new(Mutex::new(Instant::now())),
+            frames: Arc::default(),
+            dropped: Arc::default(),
+            lost_since: None,
+            server_closed: false,
+            reconnects: 0,
+        };
+        camera.connect()?;
+        Ok(camera)
+    }
+
+    pub fn frames(&self) -> u64 {
+        self.frames.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Frames the segmentation pipeline's input queue dropped (its oldest) because it was full.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn connect(&mut self) -> Result<()> {
+        let protocols = match self.options.transport.as_str() {
+            "tcp" => "tcp",
+            "udp" => "udp",
+            _ => "tcp+udp+udp-mcast",
+        };
+        let pipeline = gst::parse::launch(&format!(
+            "rtspsrc name=camera location=\"{}\" latency={} protocols={protocols} \
+             tcp-timeout={} ! decodebin ! appsink name=frames sync=false max-buffers=2 \
+             caps=video/x-raw",
+            self.options.url.replace('"', "%22"),
+            self.options.latency_ms,
+            self.options.stall.as_micros()
+        ))
+        .map_err(|e| anyhow!("cannot build the camera pipeline: {e}"))?
+        .downcast::<gst::Pipeline>()
+        .map_err(|_| anyhow!("the camera pipeline is not a pipeline"))?;
+        let appsink = pipeline
+            .by_name("frames")
+            .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
+            .context("camera pipeline without its appsink")?;
+        let target = self.target.clone();
+        let last_seen = self.last_seen.clone();
+        let frames = self.frames.clone();
+        let dropped = self.dropped.clone();
+        appsink.set_callbacks(
+            gst_app::AppSinkCallbacks::builder()
+                .new_sample(move |sink| {
+                    let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                    *last_seen.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+                    frames.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    // Timestamps from the camera restart at every connection: stamp each frame
+                    // with the segmentation pipeline's running time instead.
+                    let (Some(buffer), Some(caps)) = (sample.buffer(), sample.caps_owned()) else {
+                        return Ok(gst::FlowSuccess::Ok);
+                    };
+                    let Some(now) = target.current_running_time() else {
+                        return Ok(gst::FlowSuccess::Ok);
+                    };
+                    if target.caps().as_ref() != Some(&caps) {
+                        target.set_caps(Some(&caps));
+                    }
+                    let mut buffer = buffer.copy();
+                    {
+                        let b = buffer.make_mut();
+                        b.set_pts(now);
+                        b.set_dts(gst::ClockTime::NONE);
+                    }
+                    // The queue is leaky: a full one drops its oldest frame to take this one.
+                    let max = u64::from(target.max_buffers());
+                    if max > 0 && target.current_level_buffers() >= max {
+                        dropped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    target.push_buffer(buffer).map(|_| gst::FlowSuccess::Ok)
+                })
+                .build(),
+        );
+        *self.last_seen.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+        self.server_closed = false;
+        self.attempt += 1;
+        if pipeline.set_state(gst::State::Playing).is_err() {
+            // The reason, if any, arrives on the bus and is handled by poll().
+            eprintln!("camera {}: cannot start", self.options.url);
+        }
+        self.pipeline = Some(pipeline);
+        self.link = Link::Up;
+        Ok(())
+    }
+
+    fn disconnect(&mut self) {
+        if let Some(p) = self.pipeline.take() {
+            let _ = p.set_state(gst::State::Null);
+        }
+    }
+
+    /// The camera is gone: schedule a reconnection with exponential backoff (0.5 s doubling to
+    /// 8 s), or fail when reconnecting is off or the camera has been away too long.
+    fn lost(&mut self, why: &str) -> Result<()> {
+        self.disconnect();
+        let now = Instant::now();
+        let since = *self.lost_since.get_or_insert(now);
+        if !self.options.reconnect {
+            bail!("camera {}: {why}", self.options.url);
+        }
+        if let Some(limit) = self.options.give_up {
+            if now.duration_since(since) >= limit {
+                bail!(
+                    "camera {}: {why}; gave up after {:.0} s without it",
+                    self.options.url,
+                    limit.as_secs_f64()
+                );
+            }
+        }
+        let delay = Duration::from_millis(500 << self.attempt.saturating_sub(1).min(4));
+        eprintln!(
+            "\ncamera {}: {why}; reconnecting in {:.1} s (attempt {})",
+            self.options.url,
+            delay.as_secs_f64(),
+            self.attempt + 1
+        );
+        self.link = Link::Waiting(now + delay);
+        Ok(())
+    }
+
+    /// Handles the camera's bus and timers; call often. Errors only when the camera is lost for
+    /// good (reconnecting off, or the give-up time passed).
+    pub fn poll(&mut self) -> Result<()> {
+        match self.link {
+            Link::Ended => return Ok(()),
+            Link::Waiting(at) => {
+                if Instant::now() >= at {
+                    self.reconnects += 1;
+                    self.connect()?;
+                }
+                return Ok(());
+            }
+            Link::Up => {}
+        }
+        let bus = self.pipeline.as_ref().and_then(|p| p.bus());
+        while let Some(msg) = bus.as_ref().and_then(|b| b.pop()) {
+            match msg.view() {
+                gst::MessageView::Error(e) => {
+                    let debug = e.debug().map(|d| d.to_string()).unwrap_or_default();
+                    let detail = debug
+                        .lines()
+                        .last()
+                        .map(|l| format!(" ({l})"))
+                        .unwrap_or_default();
+                    return self.lost(&format!("{}{detail}", e.error()));
+                }
+                gst::MessageView::Warning(w) => {
+                    let debug = w.debug().map(|d| d.to_string()).unwrap_or_default();
+                    if debug.contains("closed the connection") {
+                        self.server_closed = true;
+                    }
+                }
+                gst::MessageView::Eos(_) => {
+                    if self.server_closed || self.frames() == 0 {
+                        return self.lost("the server closed the connection");
+                    }
+                    // The camera ended its stream (RTCP BYE): end ours.
+                    self.disconnect();
+                    self.link = Link::Ended;
+                    let _ = self.target.end_of_stream();
+                    return Ok(());
+                }
+                _ => {}
+            }
+        }
+        let last = *self.last_seen.lock().unwrap_or_else(|p| p.into_inner());
+        if last.elapsed() >= self.options.stall {
+            return self.lost(&format!(
+                "no frame for {:.0} s",
+                self.options.stall.as_secs_f64()
+            ));
+        }
+        if self.frames() > 0 && last.elapsed() < Duration::from_secs(1) {
+            // Streaming again: the next loss starts the backoff from the beginning.
+            if self.lost_since.take().is_some() {
+                eprintln!("\ncamera {}: receiving frames again", self.options.url);
+            }
+            self.attempt = 0;
+        }
+        Ok(())
+    }
+
+    /// Ends the stream now (Ctrl-C).
+    pub fn finish(&mut self) {
+        self.disconnect();
+        self.link = Link::Ended;
+        let _ = self.target.end_of_stream();
+    }
+}
+
+impl Drop for Camera {
+    fn drop(&mut self) {
+        self.disconnect();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints() {
+        assert_eq!(
+            Endpoint::parse("rtsp://0.0.0.0:8555/seg/hd").unwrap(),
+            Endpoint {
+                host: "0.0.0.0".into(),
+                port: 8555,
+                path: "/seg/hd".into()
+            }
+        );
+        assert_eq!(Endpoint::parse("rtsp://localhost/x").unwrap().port, 8554);
+        assert_eq!(
+            Endpoint::parse("rtsp://0.0.0.0:9/a").unwrap().client_url(),
+            "rtsp://127.0.0.1:9/a"
+        );
+        for bad in [
+            "rtsp://0.0.0.0:8554",
+            "rtsp://:8554/a",
+            "rtsp://h:port/a",
+            "http://h/a",
+        ] {
+            assert!(Endpoint::parse(bad).is_err(), "{bad}");
+        }
+    }
+}
