@@ -5,44 +5,8 @@
 
 mod common;
 
-use std::process::Command;
-
 use common::*;
 use gst::prelude::*;
-
-fn beitseg(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_beitseg"))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into(),
-        String::from_utf8_lossy(&out.stderr).into(),
-    )
-}
-
-fn count_frames(path: &std::path::Path) -> usize {
-    init_gst();
-    let pipeline = gst::parse::launch(&format!(
-        "filesrc location={} ! decodebin ! videoconvert ! appsink name=out sync=false",
-        path.display()
-    ))
-    .unwrap();
-    let sink = pipeline
-        .downcast_ref::<gst::Bin>()
-        .unwrap()
-        .by_name("out")
-        .unwrap();
-    let sink = sink.downcast::<gst_app::AppSink>().unwrap();
-    pipeline.set_state(gst::State::Playing).unwrap();
-    let mut n = 0;
-    while sink.pull_sample().is_ok() {
-        n += 1;
-    }
-    pipeline.set_state(gst::State::Null).unwrap();
-    n
-}
 
 #[test]
 fn run_writes_a_playable_mp4_with_every_frame() {
@@ -61,7 +25,7 @@ fn run_writes_a_playable_mp4_with_every_frame() {
     ]);
     assert!(ok, "{err}");
     assert!(err.contains("30 frames"), "{err}");
-    assert_eq!(count_frames(&out), 30);
+    assert_eq!(count_video_frames(&out), 30);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
