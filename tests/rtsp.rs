@@ -6,127 +6,9 @@
 
 mod common;
 
-use std::io::Read;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
-use gst::prelude::*;
-use gst_rtsp_server::prelude::*;
-
-/// Frames in samples/sample.mp4.
-const SAMPLE_FRAMES: usize = 100;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A camera: gst-rtsp-server on 127.0.0.1:`port`/cam playing the sample clip to each client from
-/// its start, in real time.
-struct Camera {
-    server: gst_rtsp_server::RTSPServer,
-    context: gst::glib::MainContext,
-    main_loop: gst::glib::MainLoop,
-    thread: Option<std::thread::JoinHandle<()>>,
-    source: Option<gst::glib::SourceId>,
-}
-
-impl Camera {
-    fn start(port: u16) -> Self {
-        init_gst();
-        let server = gst_rtsp_server::RTSPServer::new();
-        server.set_address("127.0.0.1");
-        server.set_service(&port.to_string());
-        let factory = gst_rtsp_server::RTSPMediaFactory::new();
-        factory.set_launch(&format!(
-            "( filesrc location=\"{}\" ! qtdemux ! h264parse ! rtph264pay name=pay0 pt=96 \
-             config-interval=-1 )",
-            sample("sample.mp4").display()
-        ));
-        factory.set_shared(false);
-        server.mount_points().unwrap().add_factory("/cam", factory);
-        let context = gst::glib::MainContext::new();
-        let source = server.attach(Some(&context)).unwrap();
-        let main_loop = gst::glib::MainLoop::new(Some(&context), false);
-        let thread = std::thread::spawn({
-            let main_loop = main_loop.clone();
-            move || main_loop.run()
-        });
-        Camera {
-            server,
-            context,
-            main_loop,
-            thread: Some(thread),
-            source: Some(source),
-        }
-    }
-
-    /// The camera goes away: connections closed, nothing listening.
-    fn stop(&mut self) {
-        if let Some(id) = self.source.take() {
-            if let Some(s) = self.context.find_source_by_id(&id) {
-                s.destroy();
-            }
-        }
-        self.server.client_filter(Some(&mut |_, client| {
-            client.close();
-            gst_rtsp_server::RTSPFilterResult::Remove
-        }));
-        self.main_loop.quit();
-        if let Some(t) = self.thread.take() {
-            t.join().unwrap();
-        }
-    }
-}
-
-impl Drop for Camera {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-fn spawn(args: &[&str]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_beitseg"))
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
-}
-
-/// Waits (bounded) for the child; returns (success, stderr).
-fn finish(mut child: Child, limit: Duration) -> (bool, String) {
-    let t0 = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            let mut err = String::new();
-            child
-                .stderr
-                .take()
-                .unwrap()
-                .read_to_string(&mut err)
-                .unwrap();
-            return (status.success(), err);
-        }
-        if t0.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            let mut err = String::new();
-            child
-                .stderr
-                .take()
-                .unwrap()
-                .read_to_string(&mut err)
-                .unwrap();
-            panic!("beitseg did not finish in {limit:?}: {err}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 #[test]
 fn an_rtsp_camera_becomes_a_playable_mp4_with_every_frame() {
@@ -232,44 +114,17 @@ fn run_serves_the_segmented_stream_over_rtsp_to_a_second_client() {
         tiny_beit().to_str().unwrap(),
         "--mode",
         "color",
+        // One core for this test, the other for the tests beside it.
+        "--workers",
+        "1",
         "--provider",
         "cpu",
         "-o",
         &url,
     ]);
-    // The client: rtspsrc ! decodebin ! appsink, retried until the server is up.
-    let t0 = Instant::now();
-    let mut decoded = Vec::new();
-    while decoded.len() < 25 && t0.elapsed() < Duration::from_secs(40) {
-        let pipeline = gst::parse::launch(&format!(
-            "rtspsrc location={url} protocols=tcp ! decodebin ! videoconvert ! \
-             video/x-raw,format=RGB ! appsink name=out sync=false"
-        ))
-        .unwrap()
-        .downcast::<gst::Pipeline>()
-        .unwrap();
-        let sink = pipeline
-            .by_name("out")
-            .unwrap()
-            .downcast::<gst_app::AppSink>()
-            .unwrap();
-        pipeline.set_state(gst::State::Playing).unwrap();
-        while decoded.len() < 25 {
-            match sink.try_pull_sample(gst::ClockTime::from_seconds(5)) {
-                Some(s) => decoded.push(s),
-                None => break,
-            }
-        }
-        pipeline.set_state(gst::State::Null).unwrap();
-        if decoded.len() < 25 {
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
+    let decoded = pull_rtsp_frames(&url, 25, Duration::from_secs(40));
     // Ctrl-C: the CLI ends the stream and exits cleanly.
-    Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
+    interrupt(&child);
     let (ok, err) = finish(child, Duration::from_secs(30));
     assert_eq!(decoded.len(), 25, "{err}");
     let caps = decoded[0].caps().unwrap();

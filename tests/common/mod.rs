@@ -5,7 +5,12 @@
 
 use std::path::{Path, PathBuf};
 
+use std::io::Read;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
 use gst::prelude::*;
+use gst_rtsp_server::prelude::*;
 use std::sync::Once;
 
 pub fn root() -> PathBuf {
@@ -41,6 +46,9 @@ pub fn agreement(a: &[u8], b: &[u8]) -> f64 {
     assert_eq!(a.len(), b.len());
     a.iter().zip(b).filter(|(x, y)| x == y).count() as f64 / a.len() as f64
 }
+
+/// Frames in samples/sample.mp4.
+pub const SAMPLE_FRAMES: usize = 100;
 
 static GST: Once = Once::new();
 
@@ -108,4 +116,169 @@ impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A camera: gst-rtsp-server on 127.0.0.1:`port`/cam playing the sample clip to each client from
+/// its start, in real time.
+pub struct Camera {
+    server: gst_rtsp_server::RTSPServer,
+    context: gst::glib::MainContext,
+    main_loop: gst::glib::MainLoop,
+    thread: Option<std::thread::JoinHandle<()>>,
+    source: Option<gst::glib::SourceId>,
+}
+
+impl Camera {
+    pub fn start(port: u16) -> Self {
+        init_gst();
+        let server = gst_rtsp_server::RTSPServer::new();
+        server.set_address("127.0.0.1");
+        server.set_service(&port.to_string());
+        let factory = gst_rtsp_server::RTSPMediaFactory::new();
+        factory.set_launch(&format!(
+            "( filesrc location=\"{}\" ! qtdemux ! h264parse ! rtph264pay name=pay0 pt=96 \
+             config-interval=-1 )",
+            sample("sample.mp4").display()
+        ));
+        factory.set_shared(false);
+        server.mount_points().unwrap().add_factory("/cam", factory);
+        let context = gst::glib::MainContext::new();
+        let source = server.attach(Some(&context)).unwrap();
+        let main_loop = gst::glib::MainLoop::new(Some(&context), false);
+        let thread = std::thread::spawn({
+            let main_loop = main_loop.clone();
+            move || main_loop.run()
+        });
+        Camera {
+            server,
+            context,
+            main_loop,
+            thread: Some(thread),
+            source: Some(source),
+        }
+    }
+
+    /// The camera goes away: connections closed, nothing listening.
+    pub fn stop(&mut self) {
+        if let Some(id) = self.source.take() {
+            if let Some(s) = self.context.find_source_by_id(&id) {
+                s.destroy();
+            }
+        }
+        self.server.client_filter(Some(&mut |_, client| {
+            client.close();
+            gst_rtsp_server::RTSPFilterResult::Remove
+        }));
+        self.main_loop.quit();
+        if let Some(t) = self.thread.take() {
+            t.join().unwrap();
+        }
+    }
+}
+
+impl Drop for Camera {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+pub fn spawn(args: &[&str]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_beitseg"))
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits (bounded) for the child; returns (success, stderr).
+pub fn finish(mut child: Child, limit: Duration) -> (bool, String) {
+    let t0 = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut err = String::new();
+            child
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut err)
+                .unwrap();
+            return (status.success(), err);
+        }
+        if t0.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            let mut err = String::new();
+            child
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut err)
+                .unwrap();
+            panic!("beitseg did not finish in {limit:?}: {err}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// An RTSP client (rtspsrc ! decodebin ! appsink, RGB): up to `n` decoded frames, retrying the
+/// connection until `limit` (the server may not be up yet).
+pub fn pull_rtsp_frames(url: &str, n: usize, limit: Duration) -> Vec<gst::Sample> {
+    init_gst();
+    let t0 = Instant::now();
+    let mut decoded = Vec::new();
+    while decoded.len() < n && t0.elapsed() < limit {
+        let pipeline = gst::parse::launch(&format!(
+            "rtspsrc location={url} protocols=tcp ! decodebin ! videoconvert ! \
+             video/x-raw,format=RGB ! appsink name=out sync=false"
+        ))
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+        let sink = pipeline
+            .by_name("out")
+            .unwrap()
+            .downcast::<gst_app::AppSink>()
+            .unwrap();
+        let bus = pipeline.bus().unwrap();
+        pipeline.set_state(gst::State::Playing).unwrap();
+        let mut waited = Duration::ZERO;
+        // Until an error (no server yet: retry) or 5 s without a frame.
+        while decoded.len() < n && waited < Duration::from_secs(5) {
+            if bus
+                .pop_filtered(&[gst::MessageType::Error, gst::MessageType::Eos])
+                .is_some()
+            {
+                break;
+            }
+            match sink.try_pull_sample(gst::ClockTime::from_mseconds(100)) {
+                Some(s) => {
+                    decoded.push(s);
+                    waited = Duration::ZERO;
+                }
+                None => waited += Duration::from_millis(100),
+            }
+        }
+        pipeline.set_state(gst::State::Null).unwrap();
+        if decoded.len() < n {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+    decoded
+}
+
+/// Sends SIGINT (Ctrl-C) to a child process.
+pub fn interrupt(child: &Child) {
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
 }
