@@ -5,12 +5,13 @@
 # GPU benchmark, run on the GPU machine from the repository root once ../shared/gpu/README.md's
 # device-env.sh has put GStreamer and onnxruntime-gpu there:
 #
-#   scripts/gpu_stage.sh   # here: GStreamer, onnxruntime-gpu in six chunks, .gpu/bin/gpu
+#   scripts/gpu_stage.sh   # here: GStreamer, onnxruntime-gpu in six chunks, .gpu/bin/beitseg
 #   . .gpu/env/device-env.sh && scripts/gpu_bench.sh "cuda 1 1" "cuda 4 2"   # there
 #
 # Builds the full-size BEiT-large ADE architecture with random weights (same cost as the real
-# model) with the machine's python3, exports it as ONNX (fp16; PRECISION=fp32 for fp32), and runs benches/gpu for
-# each "PROVIDER BATCH WORKERS [FRAMES]" given: the raw session's and the element's frames/s.
+# model) with the machine's python3, exports it as ONNX (fp16; PRECISION=fp32 for fp32), and runs
+# `beitseg bench model` for each "PROVIDER BATCH WORKERS [FRAMES]" given: the raw session's and the
+# element's frames/s (JSON lines).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 models=${BEIT_GPU_MODELS:-/tmp/beit-large}
@@ -24,7 +25,11 @@ if [ ! -f "$model" ]; then
   echo "exported $model in $(( $(date +%s) - t0 )) s"
 fi
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
+bin=${GPU_BENCH_BIN:-.gpu/bin/beitseg}
+export LD_LIBRARY_PATH="${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}$(cd "$(dirname "$bin")" && pwd)"
 for cfg in "$@"; do
   # shellcheck disable=SC2086
-  "${GPU_BENCH_BIN:-.gpu/bin/gpu}" "$model" $cfg
+  set -- $cfg
+  "$bin" bench model --json --model "$model" --provider "$1" \
+    --batch-size "$2" --workers "$3" --frames "${4:-200}" --iterations 20
 done

@@ -23,6 +23,10 @@ fi
 chmod u+w .gpu/env/device-env.sh
 sed -i 's|for d in .gpu/ort1 .gpu/ort2 .gpu/ort3 .gpu/ort4; do|for d in .gpu/ort1 .gpu/ort2 .gpu/ort3 .gpu/ort4 .gpu/ort5 .gpu/ort6; do|; s|wc -l)" = 4 \]|wc -l)" = 6 ]|; s|/4 chunks|/6 chunks|' .gpu/env/device-env.sh
 mkdir -p .gpu/bin
-cargo bench --bench gpu --no-run 2>&1 | sed -n 's/.*Executable benches\/gpu.rs (\(.*\))/\1/p' | xargs -I{} cp {} .gpu/bin/gpu
-strip .gpu/bin/gpu
+cargo build --release --locked --bin beitseg
+cp target/release/beitseg .gpu/bin/beitseg
+strip .gpu/bin/beitseg
+# The CLI links gst-rtsp-server, which the shared recipe's GStreamer may lack: carry it along
+# (gpu_bench.sh puts .gpu/bin on LD_LIBRARY_PATH).
+cp -L /usr/lib/x86_64-linux-gnu/libgstrtspserver-1.0.so.0 .gpu/bin/
 du -sh .gpu/* | sed 's/^/staged: /'
