@@ -649,6 +649,15 @@ impl BeitSeg {
             .ok()
             .and_then(|v| v.parse().ok())
             .unwrap_or(0);
+        // Test hook: `error:N` or `panic:N` makes the worker that takes the N-th frame (counted
+        // from 1 across workers) fail it with an error, or panic.
+        let fault = std::env::var("BEITSEG_TEST_WORKER_FAULT")
+            .ok()
+            .and_then(|v| {
+                let (kind, n) = v.split_once(':')?;
+                Some((kind == "panic", n.parse::<u64>().ok()?))
+            });
+        let frames_taken = Arc::new(std::sync::atomic::AtomicU64::new(0));
         // A model with a fixed batch runs exactly that many images (padded when fewer wait).
         let requested = settings.batch_size.max(1) as usize;
         let (batch, pad_to) = match info.batch {
@@ -670,7 +679,26 @@ impl BeitSeg {
             .map(|(i, model)| {
                 let mut seg = Segmenter::new(model);
                 let mut rng = 0x9e37_79b9_7f4a_7c15u64.wrapping_mul(i as u64 + 1);
+                let frames_taken = frames_taken.clone();
                 move |jobs: Vec<Job>| {
+                    if let Some((panic, at)) = fault {
+                        let first = frames_taken
+                            .fetch_add(jobs.len() as u64, std::sync::atomic::Ordering::SeqCst)
+                            + 1;
+                        if (first..first + jobs.len() as u64).contains(&at) {
+                            if panic {
+                                panic!("test hook: worker panic at frame {at}");
+                            }
+                            return jobs
+                                .iter()
+                                .map(|_| {
+                                    Err(anyhow::anyhow!(
+                                        "test hook: inference failed at frame {at}"
+                                    ))
+                                })
+                                .collect();
+                        }
+                    }
                     if jitter_ms > 0 {
                         rng = rng
                             .wrapping_mul(6364136223846793005)

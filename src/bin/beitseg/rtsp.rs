@@ -354,9 +354,9 @@ impl Camera {
                         b.set_pts(now);
                         b.set_dts(gst::ClockTime::NONE);
                     }
-                    // The queue is leaky: a full one drops its oldest frame to take this one.
+                    // A leaky queue drops its oldest frame to take this one when full.
                     let max = u64::from(target.max_buffers());
-                    if max > 0 && target.current_level_buffers() >= max {
+                    if !target.is_block() && max > 0 && target.current_level_buffers() >= max {
                         dropped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     }
                     target.push_buffer(buffer).map(|_| gst::FlowSuccess::Ok)

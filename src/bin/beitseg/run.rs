@@ -341,6 +341,7 @@ fn mask_writer(target: &str) -> Result<String> {
 
 struct Plan {
     description: String,
+    drop_policy: DropPolicy,
     output: Output,
     /// Where the output went, for the closing line.
     shown_as: String,
@@ -447,6 +448,7 @@ fn plan(args: &RunArgs, input: &Input) -> Result<Plan> {
     };
     Ok(Plan {
         description,
+        drop_policy,
         output,
         shown_as,
     })
@@ -554,6 +556,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
         check_reachable(url)?;
     }
     let plan = plan(args, &input)?;
+    let drop_policy = plan.drop_policy;
     let pipeline = gst::parse::launch(&plan.description)
         .map_err(|e| anyhow!("cannot build the pipeline: {e}"))?
         .downcast::<gst::Pipeline>()
@@ -615,8 +618,13 @@ pub fn run(args: &RunArgs) -> Result<()> {
                     .by_name("camera")
                     .and_then(|e| e.downcast::<gst_app::AppSrc>().ok())
                     .context("no appsrc for the camera")?;
-                // Keep up with the camera: drop the oldest frames rather than fall behind.
-                target.set_property_from_str("leaky-type", "downstream");
+                if drop_policy == DropPolicy::Oldest {
+                    // Keep up with the camera: drop the oldest frames rather than fall behind.
+                    target.set_property_from_str("leaky-type", "downstream");
+                } else {
+                    // Every frame: a full queue holds the camera back instead.
+                    target.set_block(true);
+                }
                 Some(Camera::new(
                     CameraOptions {
                         url: url.clone(),
