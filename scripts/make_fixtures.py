@@ -174,6 +174,48 @@ def bad_models():
         f.write("caf\xe9\nb\n".encode("latin-1"))
 
 
+def reliability_models():
+    """Models for the reliability tests: logits with NaN and ±Inf, and a graph without outputs."""
+    # 3 classes at the input's 8x8: [R, log(G - 0.5), 1 / B] with inputs scaled to [0, 1], so a
+    # uniform frame picks its own logits: G < 128 gives NaN, B = 0 gives +Inf, G = 128 gives -Inf.
+    half = numpy_helper.from_array(np.array(0.5, dtype=np.float32), "half")
+    nodes = [
+        helper.make_node("Split", ["x"], ["r", "g", "b"], axis=1, num_outputs=3),
+        helper.make_node("Sub", ["g", "half"], ["g0"]),
+        helper.make_node("Log", ["g0"], ["lg"]),
+        helper.make_node("Reciprocal", ["b"], ["rb"]),
+        helper.make_node("Concat", ["r", "lg", "rb"], ["y"], axis=1),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "nan_inf",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, 8, 8])],
+        [half],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    for k, v in {
+        "id2label": json.dumps({"0": "red", "1": "log-green", "2": "inverse-blue"}),
+        "image_mean": json.dumps([0.0, 0.0, 0.0]),
+        "image_std": json.dumps([1.0, 1.0, 1.0]),
+        "rescale_factor": repr(1 / 255),
+    }.items():
+        model.metadata_props.add(key=k, value=v)
+    save(model, "nan_inf_logits.onnx")
+    # A graph whose only node's output is not a graph output: no outputs at all.
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["x"], ["y"])],
+        "no_outputs",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 16, 16])],
+        [],
+    )
+    save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), "no_outputs.onnx")
+    with open(os.path.join(FIX, "labels_bad.json"), "w") as f:
+        f.write('{"0": "a", "1": }')
+    with open(os.path.join(FIX, "palette_short.json"), "w") as f:
+        f.write("[[1, 2, 3], [4, 5]]")
+
+
 def pil_resizes():
     """PIL's own resizes of the astronaut photo, one per filter and direction, for the bit-exact
     resampling test. (Hamming is left out: it matches PIL on only ~91 % of values, cause unknown;
@@ -191,4 +233,5 @@ def pil_resizes():
 if __name__ == "__main__":
     selfie()
     bad_models()
+    reliability_models()
     pil_resizes()

@@ -88,6 +88,7 @@ fn bad_models_fail_the_state_change_with_a_clear_error() {
         ("two_inputs.onnx", "2 inputs"),
         ("labels_mismatch.onnx", "5 classes but the labels name 3"),
         ("metadata_not_json.onnx", "not valid JSON"),
+        ("no_outputs.onnx", "no outputs"),
     ];
     for (name, says) in cases {
         let path = fixture(name);
@@ -122,6 +123,18 @@ fn bad_labels_and_palette_files_are_named() {
             "line 2",
         ),
         (with("palette", "nope.txt"), "nope.txt", "cannot read"),
+        (
+            with("labels", "labels_bad.json"),
+            "labels_bad.json",
+            "not valid JSON",
+        ),
+        (with("palette", "empty.txt"), "empty.txt", "no colours"),
+        (with("palette", "latin1.txt"), "latin1.txt", "not UTF-8"),
+        (
+            with("palette", "palette_short.json"),
+            "palette_short.json",
+            "colour 1",
+        ),
     ] {
         expect_error(&props, file, says);
     }
