@@ -6,7 +6,7 @@
 
 mod common;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::*;
 
@@ -153,4 +153,137 @@ fn run_serves_the_segmented_stream_over_rtsp_to_a_second_client() {
     assert!(ok, "{err}");
     assert!(err.contains("interrupted"), "{err}");
     assert!(err.contains(&format!("served {url}")), "{err}");
+}
+
+/// A TCP server on loopback that, for every connection, either says nothing (`reply` None) or
+/// answers whatever arrives with `reply` and hangs up.
+fn fake_camera(reply: Option<Vec<u8>>) -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { break };
+            match &reply {
+                None => held.push(conn),
+                Some(bytes) => {
+                    use std::io::{Read, Write};
+                    let mut buf = [0u8; 1024];
+                    let _ = conn.read(&mut buf);
+                    let _ = conn.write_all(bytes);
+                }
+            }
+        }
+    });
+    port
+}
+
+#[test]
+fn a_camera_that_never_answers_or_sends_garbage_is_retried_then_given_up_in_bounded_time() {
+    let mut garbage = b"RTSP/1.0 200 OK\r\nCSeq: x\r\n\r\n".to_vec();
+    garbage.extend((0..4096u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8));
+    for (what, reply) in [("silent", None), ("garbage", Some(garbage))] {
+        let url = format!("rtsp://127.0.0.1:{}/cam", fake_camera(reply));
+        let t0 = Instant::now();
+        let (ok, _, err) = beitseg(&[
+            "run",
+            &url,
+            "--provider",
+            "cpu",
+            "--stall-timeout",
+            "1",
+            "--give-up-after",
+            "3",
+            "-o",
+            "/tmp/beitseg-never.mp4",
+        ]);
+        let took = t0.elapsed();
+        assert!(!ok, "{what}: {err}");
+        assert!(err.contains("reconnecting in"), "{what}: {err}");
+        assert!(err.contains("gave up after 3 s"), "{what}: {err}");
+        assert!(took < Duration::from_secs(20), "{what}: took {took:?}");
+    }
+}
+
+#[test]
+fn a_camera_that_stalls_mid_stream_is_reconnected() {
+    use gst_rtsp_server::prelude::*;
+    init_gst();
+    // A live camera whose first session stops sending frames after 2 s, connection kept open.
+    let port = free_port();
+    let server = gst_rtsp_server::RTSPServer::new();
+    server.set_address("127.0.0.1");
+    server.set_service(&port.to_string());
+    let factory = gst_rtsp_server::RTSPMediaFactory::new();
+    factory.set_launch(
+        "( videotestsrc is-live=true pattern=ball ! \
+         video/x-raw,width=320,height=240,framerate=25/1 ! valve name=v ! \
+         x264enc tune=zerolatency speed-preset=ultrafast key-int-max=25 ! \
+         rtph264pay name=pay0 pt=96 config-interval=-1 )",
+    );
+    factory.set_shared(false);
+    let first_valve: std::sync::Arc<std::sync::Mutex<Option<gst::Element>>> = Default::default();
+    factory.connect_media_configure({
+        let first_valve = first_valve.clone();
+        move |_, media| {
+            let mut v = first_valve.lock().unwrap();
+            if v.is_none() {
+                *v = media
+                    .element()
+                    .downcast_ref::<gst::Bin>()
+                    .unwrap()
+                    .by_name("v");
+            }
+        }
+    });
+    server.mount_points().unwrap().add_factory("/cam", factory);
+    let context = gst::glib::MainContext::new();
+    let _source = server.attach(Some(&context)).unwrap();
+    let main_loop = gst::glib::MainLoop::new(Some(&context), false);
+    let thread = std::thread::spawn({
+        let main_loop = main_loop.clone();
+        move || main_loop.run()
+    });
+
+    let dir = TempDir::new("rtsp-stall");
+    let out = dir.join("camera.mp4");
+    let child = spawn(&[
+        "run",
+        &format!("rtsp://127.0.0.1:{port}/cam"),
+        "--provider",
+        "cpu",
+        "--transport",
+        "tcp",
+        "--stall-timeout",
+        "1",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    let t0 = Instant::now();
+    while first_valve.lock().unwrap().is_none() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "the CLI never connected"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    first_valve
+        .lock()
+        .unwrap()
+        .as_ref()
+        .unwrap()
+        .set_property("drop", true);
+    // 1 s to notice, 0.5 s backoff, then a new session that sends frames again.
+    std::thread::sleep(Duration::from_secs(5));
+    interrupt(&child);
+    let (ok, err) = finish(child, Duration::from_secs(30));
+    main_loop.quit();
+    thread.join().unwrap();
+    assert!(ok, "{err}");
+    assert!(err.contains("no frame for 1 s; reconnecting"), "{err}");
+    assert!(err.contains("receiving frames again"), "{err}");
+    // About 2 s before the stall and 3 s after it, in one playable file.
+    let frames = count_video_frames(&out);
+    assert!(frames > 75, "{frames} frames: {err}");
 }
