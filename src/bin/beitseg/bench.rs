@@ -9,6 +9,8 @@
 //!   two workers, and one worker whose session uses two threads (the alternative design).
 //! - `model`: the raw ONNX Runtime session (random input, batches of --batch-size) against the
 //!   element in `videotestsrc ! 1920x1080 ! beitseg ! fakesink`, with the provider actually used.
+//! - `soak` (only when named): `--soak-frames` small frames (100 000) through the element with the
+//!   bundled person model, printing the resident and peak memory at 10 %, 50 % and 100 %.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -24,6 +26,8 @@ use serde_json::json;
 pub enum Which {
     Pool,
     Model,
+    /// Not part of the default set: 100 000 frames by default.
+    Soak,
 }
 
 #[derive(clap::Args)]
@@ -52,6 +56,9 @@ pub struct BenchArgs {
     /// `model`: raw session runs.
     #[arg(long, default_value_t = 10)]
     iterations: usize,
+    /// `soak`: frames to push.
+    #[arg(long, default_value_t = 100_000)]
+    soak_frames: u64,
 }
 
 fn provider(name: &str) -> Result<Provider> {
@@ -216,6 +223,93 @@ fn model_bench(args: &BenchArgs, model: &Path) -> Result<()> {
     Ok(())
 }
 
+/// A field of /proc/self/status in kB (VmRSS, VmHWM).
+fn status_kb(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix(field))
+                .and_then(|v| v.split_whitespace().next())
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn soak(args: &BenchArgs) -> Result<()> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let model = args.model.clone().unwrap_or_else(|| {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("samples/selfie/selfie_segmentation.onnx")
+    });
+    let total = args.soak_frames.max(1);
+    let pipeline = gst::parse::launch(&format!(
+        "videotestsrc num-buffers={total} pattern=ball ! \
+         video/x-raw,format=RGBx,width=64,height=48,framerate=1000/1 ! \
+         beitseg name=seg model=\"{}\" provider=cpu mode=overlay ! fakesink name=out sync=false",
+        model.display()
+    ))
+    .map_err(|e| anyhow!("cannot build the soak pipeline: {e}"))?
+    .downcast::<gst::Pipeline>()
+    .map_err(|_| anyhow!("not a pipeline"))?;
+    let count = std::sync::Arc::new(AtomicU64::new(0));
+    pipeline
+        .by_name("out")
+        .and_then(|e| e.static_pad("sink"))
+        .context("no fakesink")?
+        .add_probe(gst::PadProbeType::BUFFER, {
+            let count = count.clone();
+            move |_, _| {
+                count.fetch_add(1, Ordering::Relaxed);
+                gst::PadProbeReturn::Ok
+            }
+        });
+    let bus = pipeline.bus().context("no bus")?;
+    let t0 = Instant::now();
+    pipeline
+        .set_state(gst::State::Playing)
+        .map_err(|_| anyhow!("cannot start the soak pipeline"))?;
+    let mut marks = vec![10u64, 50, 100].into_iter().peekable();
+    let mut first_rss = None;
+    let result = loop {
+        if let Some(msg) = bus.timed_pop_filtered(
+            gst::ClockTime::from_mseconds(10),
+            &[gst::MessageType::Error, gst::MessageType::Eos],
+        ) {
+            if let Some(e) = crate::run::error_text(&msg) {
+                break Err(anyhow!("{e}"));
+            }
+        }
+        let done = count.load(Ordering::Relaxed);
+        while let Some(&pct) = marks.peek() {
+            if done * 100 < total * pct {
+                break;
+            }
+            marks.next();
+            let (rss, peak) = (status_kb("VmRSS:"), status_kb("VmHWM:"));
+            let growth = first_rss.map_or(0.0, |f: u64| (rss as f64 / f as f64 - 1.0) * 100.0);
+            first_rss.get_or_insert(rss);
+            emit(
+                args.json,
+                json!({"bench": "soak", "percent": pct, "frames": done, "rss_kb": rss,
+                       "peak_rss_kb": peak, "rss_growth_since_10_percent": growth,
+                       "seconds": t0.elapsed().as_secs_f64()}),
+                format!(
+                    "soak {pct:>3} % ({done} frames, {:.0} s): RSS {} MiB, peak {} MiB, \
+                     {growth:+.1} % since 10 %",
+                    t0.elapsed().as_secs_f64(),
+                    rss / 1024,
+                    peak / 1024
+                ),
+            );
+        }
+        if marks.peek().is_none() {
+            break Ok(());
+        }
+    };
+    let _ = pipeline.set_state(gst::State::Null);
+    result
+}
+
 pub fn bench(args: &BenchArgs) -> Result<()> {
     let model = args.model.clone().unwrap_or_else(|| {
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("samples/beit-tiny-ade/model.onnx")
@@ -232,6 +326,7 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
         match w {
             Which::Pool => pool(&model, args.frames, args.json)?,
             Which::Model => model_bench(args, &model)?,
+            Which::Soak => soak(args)?,
         }
     }
     Ok(())
