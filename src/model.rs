@@ -225,34 +225,84 @@ fn fixed(dim: i64) -> Option<usize> {
     (dim > 0).then_some(dim as usize)
 }
 
-fn meta_json(session: &Session, key: &str) -> Result<Option<Value>> {
-    let Some(text) = session.metadata().ok().and_then(|m| m.custom(key)) else {
-        return Ok(None);
-    };
-    serde_json::from_str(&text)
-        .map(Some)
-        .with_context(|| format!("metadata {key:?} is not valid JSON: {text:?}"))
+/// What a model says about itself in its ONNX `metadata_props`, parsed and checked (each field
+/// `None` when the key is absent). Pure, so that it can be fuzzed (fuzz/).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Metadata {
+    /// `input_size`: `[height, width]` as written (checked against the input shape later).
+    pub input_size: Option<Value>,
+    /// `output`: `logits` or `probability` for a one-channel output.
+    pub output: Option<String>,
+    pub labels: Option<Vec<String>>,
+    pub palette: Option<Vec<palette::Rgb>>,
+    pub mean: Option<[f32; 3]>,
+    pub std: Option<[f32; 3]>,
+    pub rescale: Option<f64>,
+    pub resample: Option<Resample>,
+    pub resize: Option<ResizeMode>,
 }
 
-fn meta_text(session: &Session, key: &str) -> Option<String> {
-    session.metadata().ok().and_then(|m| m.custom(key))
-}
-
-fn meta_triple(session: &Session, key: &str, default: [f32; 3]) -> Result<[f32; 3]> {
-    let Some(v) = meta_json(session, key)? else {
-        return Ok(default);
-    };
-    let nums: Vec<f32> = match &v {
-        Value::Number(n) => vec![n.as_f64().unwrap_or(f64::NAN) as f32; 3],
-        Value::Array(items) => items
-            .iter()
-            .map(|x| x.as_f64().unwrap_or(f64::NAN) as f32)
-            .collect(),
-        _ => vec![],
-    };
-    match nums[..] {
-        [a, b, c] if nums.iter().all(|x| x.is_finite()) => Ok([a, b, c]),
-        _ => bail!("metadata {key:?} must be three numbers, found {v}"),
+impl Metadata {
+    /// Parses the keys beitseg reads, from `get(key)` (the metadata_props value, if any).
+    pub fn parse(get: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        let json = |key: &str| -> Result<Option<Value>> {
+            let Some(text) = get(key) else {
+                return Ok(None);
+            };
+            serde_json::from_str(&text)
+                .map(Some)
+                .with_context(|| format!("metadata {key:?} is not valid JSON: {text:?}"))
+        };
+        let triple = |key: &str| -> Result<Option<[f32; 3]>> {
+            let Some(v) = json(key)? else {
+                return Ok(None);
+            };
+            let nums: Vec<f32> = match &v {
+                Value::Number(n) => vec![n.as_f64().unwrap_or(f64::NAN) as f32; 3],
+                Value::Array(items) => items
+                    .iter()
+                    .map(|x| x.as_f64().unwrap_or(f64::NAN) as f32)
+                    .collect(),
+                _ => vec![],
+            };
+            match nums[..] {
+                [a, b, c] if nums.iter().all(|x| x.is_finite()) => Ok(Some([a, b, c])),
+                _ => bail!("metadata {key:?} must be three numbers, found {v}"),
+            }
+        };
+        let std = triple("image_std")?;
+        if let Some(std) = std {
+            if std.contains(&0.0) {
+                bail!("metadata image_std {std:?} contains zero");
+            }
+        }
+        Ok(Metadata {
+            input_size: json("input_size")?,
+            output: get("output"),
+            labels: json("id2label")?
+                .map(|v| palette::parse_labels_json(&v).context("metadata id2label"))
+                .transpose()?,
+            palette: json("palette")?
+                .map(|v| palette::parse_palette_json(&v).context("metadata palette"))
+                .transpose()?,
+            mean: triple("image_mean")?,
+            std,
+            rescale: get("rescale_factor")
+                .map(|t| {
+                    t.trim()
+                        .parse::<f64>()
+                        .ok()
+                        .filter(|x| x.is_finite())
+                        .with_context(|| format!("metadata rescale_factor {t:?} is not a number"))
+                })
+                .transpose()?,
+            resample: get("resample")
+                .map(|t| Resample::parse(&t).context("metadata resample"))
+                .transpose()?,
+            resize: get("resize_mode")
+                .map(|t| ResizeMode::parse(&t).context("metadata resize_mode"))
+                .transpose()?,
+        })
     }
 }
 
@@ -364,7 +414,11 @@ impl Model {
                 input.name()
             );
         };
-        if let Some(size) = meta_json(session, "input_size")? {
+        let meta = {
+            let props = session.metadata().ok();
+            Metadata::parse(|key| props.as_ref().and_then(|m| m.custom(key)))?
+        };
+        if let Some(size) = &meta.input_size {
             let ok = size.as_array().is_some_and(|a| {
                 a.len() == 2
                     && a[0].as_u64() == Some(height as u64)
@@ -386,27 +440,20 @@ impl Model {
             Layout::Nchw => oshape[1],
             Layout::Nhwc => oshape[3],
         };
-        let declared = meta_text(session, "output");
-        let output_kind = match (channels, declared.as_deref()) {
+        let output_kind = match (channels, meta.output.as_deref()) {
             (1, Some("logits")) => OutputKind::Binary { threshold: 0.0 },
             (1, _) => OutputKind::Binary { threshold: 0.5 },
             _ => OutputKind::Logits,
         };
 
         // Labels and palette: user files, else metadata, else defaults.
-        let meta_labels = meta_json(session, "id2label")?
-            .map(|v| palette::parse_labels_json(&v).context("metadata id2label"))
-            .transpose()?;
-        let meta_palette = meta_json(session, "palette")?
-            .map(|v| palette::parse_palette_json(&v).context("metadata palette"))
-            .transpose()?;
         let labels = match &overrides.labels {
             Some(file) => Some(palette::load_labels(file)?),
-            None => meta_labels,
+            None => meta.labels.clone(),
         };
         let colours = match &overrides.palette {
             Some(file) => Some(palette::load_palette(file)?),
-            None => meta_palette,
+            None => meta.palette.clone(),
         };
         let num_classes = match (output_kind, fixed(channels)) {
             (OutputKind::Binary { .. }, _) => 2,
@@ -463,29 +510,14 @@ impl Model {
         } else {
             ([0.5; 3], [0.5; 3])
         };
-        let mean = meta_triple(session, "image_mean", dmean)?;
-        let std = meta_triple(session, "image_std", dstd)?;
-        if std.contains(&0.0) {
-            bail!("metadata image_std {std:?} contains zero");
-        }
-        let rescale = match meta_text(session, "rescale_factor") {
-            Some(t) => t
-                .trim()
-                .parse::<f64>()
-                .ok()
-                .filter(|x| x.is_finite())
-                .with_context(|| format!("metadata rescale_factor {t:?} is not a number"))?,
-            None => 1.0 / 255.0,
-        };
-        let resample = match meta_text(session, "resample") {
-            Some(t) => Resample::parse(&t).context("metadata resample")?,
-            None => Resample::Bilinear,
-        };
-        let resize = match (overrides.resize, meta_text(session, "resize_mode")) {
-            (Some(r), _) => r,
-            (None, Some(t)) => ResizeMode::parse(&t).context("metadata resize_mode")?,
-            (None, None) => ResizeMode::Stretch,
-        };
+        let mean = meta.mean.unwrap_or(dmean);
+        let std = meta.std.unwrap_or(dstd);
+        let rescale = meta.rescale.unwrap_or(1.0 / 255.0);
+        let resample = meta.resample.unwrap_or(Resample::Bilinear);
+        let resize = overrides
+            .resize
+            .or(meta.resize)
+            .unwrap_or(ResizeMode::Stretch);
 
         Ok(ModelInfo {
             path: path.to_path_buf(),

@@ -181,50 +181,54 @@ fn is_json(text: &str) -> bool {
     matches!(text.trim_start().chars().next(), Some('[') | Some('{'))
 }
 
-/// A labels file: one name per line (blank lines at the end ignored), or id2label JSON.
-pub fn load_labels(path: &Path) -> Result<Vec<String>> {
-    let text = read_text(path)?;
-    let labels = if is_json(&text) {
-        let v: Value = serde_json::from_str(&text)
-            .with_context(|| format!("{} is not valid JSON", path.display()))?;
-        parse_labels_json(&v)
-    } else {
-        let lines: Vec<String> = text
-            .trim_end()
-            .lines()
-            .map(|l| l.trim().to_string())
-            .collect();
-        if lines.iter().all(|l| l.is_empty()) {
-            Err(anyhow::anyhow!("no labels"))
-        } else if let Some(i) = lines.iter().position(|l| l.is_empty()) {
-            Err(anyhow::anyhow!("line {} is empty", i + 1))
-        } else {
-            Ok(lines)
-        }
-    };
-    labels.with_context(|| format!("bad labels file {}", path.display()))
+/// The text of a labels file: one name per line (blank lines at the end ignored), or id2label
+/// JSON.
+pub fn parse_labels_text(text: &str) -> Result<Vec<String>> {
+    if is_json(text) {
+        let v: Value = serde_json::from_str(text).context("not valid JSON")?;
+        return parse_labels_json(&v);
+    }
+    let lines: Vec<String> = text
+        .trim_end()
+        .lines()
+        .map(|l| l.trim().to_string())
+        .collect();
+    if lines.iter().all(|l| l.is_empty()) {
+        bail!("no labels");
+    }
+    if let Some(i) = lines.iter().position(|l| l.is_empty()) {
+        bail!("line {} is empty", i + 1);
+    }
+    Ok(lines)
 }
 
-/// A palette file: one `R,G,B` or `#rrggbb` per line, or JSON.
+/// The text of a palette file: one `R,G,B` or `#rrggbb` per line, or JSON.
+pub fn parse_palette_text(text: &str) -> Result<Vec<Rgb>> {
+    if is_json(text) {
+        let v: Value = serde_json::from_str(text).context("not valid JSON")?;
+        return parse_palette_json(&v);
+    }
+    let lines: Vec<&str> = text.trim_end().lines().collect();
+    if lines.iter().all(|l| l.trim().is_empty()) {
+        bail!("no colours");
+    }
+    lines
+        .iter()
+        .enumerate()
+        .map(|(i, l)| parse_colour(l).with_context(|| format!("line {}", i + 1)))
+        .collect()
+}
+
+/// A labels file (see [`parse_labels_text`]).
+pub fn load_labels(path: &Path) -> Result<Vec<String>> {
+    parse_labels_text(&read_text(path)?)
+        .with_context(|| format!("bad labels file {}", path.display()))
+}
+
+/// A palette file (see [`parse_palette_text`]).
 pub fn load_palette(path: &Path) -> Result<Vec<Rgb>> {
-    let text = read_text(path)?;
-    let palette = if is_json(&text) {
-        serde_json::from_str::<Value>(&text)
-            .context("not valid JSON")
-            .and_then(|v| parse_palette_json(&v))
-    } else {
-        let lines: Vec<&str> = text.trim_end().lines().collect();
-        if lines.iter().all(|l| l.trim().is_empty()) {
-            Err(anyhow::anyhow!("no colours"))
-        } else {
-            lines
-                .iter()
-                .enumerate()
-                .map(|(i, l)| parse_colour(l).with_context(|| format!("line {}", i + 1)))
-                .collect()
-        }
-    };
-    palette.with_context(|| format!("bad palette file {}", path.display()))
+    parse_palette_text(&read_text(path)?)
+        .with_context(|| format!("bad palette file {}", path.display()))
 }
 
 /// Resolves a `classes` selection (ids or names, separated by commas) to a per-class "draw" flag.
