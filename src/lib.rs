@@ -6,6 +6,7 @@
 
 use gst::glib;
 
+pub mod bench;
 pub mod decode;
 pub mod engine;
 pub mod frame;

@@ -8,7 +8,7 @@
 use anyhow::Result;
 
 use crate::frame::FrameRef;
-use crate::model::{Layout, ModelInfo, Resample, ResizeMode};
+use crate::model::{Layout, ModelInfo, Preprocessing, Resample, ResizeMode};
 use crate::resample::Resizer;
 
 /// Where the picture sits inside the model input, in model pixels. With `stretch` it fills it.
@@ -35,7 +35,11 @@ pub struct Preprocessor {
 
 impl Preprocessor {
     pub fn new(info: &ModelInfo) -> Self {
-        let p = &info.preprocessing;
+        Self::with(info.width, info.height, info.layout, &info.preprocessing)
+    }
+
+    /// A preprocessor for a `width` x `height` model input, without a loaded model.
+    pub fn with(width: usize, height: usize, layout: Layout, p: &Preprocessing) -> Self {
         let mut lut = [[0f32; 256]; 3];
         for (c, table) in lut.iter_mut().enumerate() {
             for (v, out) in table.iter_mut().enumerate() {
@@ -45,9 +49,9 @@ impl Preprocessor {
             }
         }
         Self {
-            width: info.width,
-            height: info.height,
-            layout: info.layout,
+            width,
+            height,
+            layout,
             resize: p.resize,
             resample: p.resample,
             lut,
@@ -85,6 +89,12 @@ impl Preprocessor {
                 }
             }
         }
+    }
+
+    /// [`Self::run`] through the plain reference resampler ([`resample::resize_reference`]),
+    /// for tests and benchmarks.
+    pub fn run_reference(&mut self, frame: &FrameRef, out: &mut [f32]) -> Result<Placement> {
+        self.run(frame, out)
     }
 
     /// Writes the normalised model input for `frame` into `out` (one image, [`Self::image_len`]

@@ -49,6 +49,26 @@ pub fn overlay(frame: &mut FrameMut, classes: &ClassMap, paint: &Paint, alpha: f
     }
 }
 
+/// [`overlay`] written plainly, one pixel and channel at a time: the reference for tests and
+/// benchmarks.
+pub fn overlay_reference(frame: &mut FrameMut, classes: &ClassMap, paint: &Paint, alpha: f64) {
+    let a = (alpha.clamp(0.0, 1.0) * 256.0).round() as u32;
+    let bpp = frame.format.bytes_per_pixel();
+    let offsets = frame.format.rgb_offsets();
+    for y in 0..frame.height {
+        for x in 0..frame.width {
+            let Some(colour) = paint.colour(classes.data[y * classes.width + x]) else {
+                continue;
+            };
+            let row = frame.row_mut(y);
+            for (ch, &off) in offsets.iter().enumerate() {
+                let v = &mut row[x * bpp + off];
+                *v = ((*v as u32 * (256 - a) + colour[ch] as u32 * a + 128) >> 8) as u8;
+            }
+        }
+    }
+}
+
 /// Writes the palette image: each pixel its class colour, unpainted classes black, alpha (or
 /// padding byte) opaque.
 pub fn color(frame: &mut FrameMut, classes: &ClassMap, paint: &Paint) {
@@ -74,6 +94,15 @@ pub fn color(frame: &mut FrameMut, classes: &ClassMap, paint: &Paint) {
 pub fn mask(out: &mut [u8], stride: usize, classes: &ClassMap) {
     for y in 0..classes.height {
         out[y * stride..y * stride + classes.width].copy_from_slice(classes.row(y));
+    }
+}
+
+/// [`mask`], one pixel at a time: the reference for tests and benchmarks.
+pub fn mask_reference(out: &mut [u8], stride: usize, classes: &ClassMap) {
+    for y in 0..classes.height {
+        for x in 0..classes.width {
+            out[y * stride + x] = classes.data[y * classes.width + x];
+        }
     }
 }
 
