@@ -91,21 +91,40 @@ impl Preprocessor {
         }
     }
 
-    /// [`Self::run`] through the plain reference resampler ([`resample::resize_reference`]),
-    /// for tests and benchmarks.
-    pub fn run_reference(&mut self, frame: &FrameRef, out: &mut [f32]) -> Result<Placement> {
-        self.run(frame, out)
-    }
-
     /// Writes the normalised model input for `frame` into `out` (one image, [`Self::image_len`]
-    /// values) and returns where the picture went.
+    /// values) and returns where the picture went. Resizes straight from the frame's own layout
+    /// with the vectorised resampler, then normalises through the lookup table.
     pub fn run(&mut self, frame: &FrameRef, out: &mut [f32]) -> Result<Placement> {
         assert_eq!(out.len(), self.image_len(), "one image slot");
         let place = self.placement(frame.width, frame.height);
+        let bpp = frame.format.bytes_per_pixel();
+        let same_size = frame.width == place.width && frame.height == place.height;
+        let (pixels, stride): (&[u8], usize) = if same_size {
+            // PIL returns a copy when the size does not change; so do we (no filtering).
+            (frame.data, frame.stride)
+        } else {
+            self.resized.resize(place.width * place.height * bpp, 0);
+            self.resizer.resize_pixels(
+                frame.data,
+                (frame.width, frame.height),
+                frame.stride,
+                bpp,
+                &mut self.resized,
+                (place.width, place.height),
+                self.resample,
+            );
+            (&self.resized, place.width * bpp)
+        };
+        self.normalise(pixels, stride, bpp, frame.format.rgb_offsets(), place, out);
+        Ok(place)
+    }
 
-        // Packed RGB, whatever the frame's channel order, alpha or row padding.
+    /// [`Self::run`] the plain way, for tests and benchmarks: the frame packed to RGB, resized
+    /// with the one-pixel-at-a-time reference resampler ([`Resizer::resize`]), then normalised.
+    pub fn run_reference(&mut self, frame: &FrameRef, out: &mut [f32]) -> Result<Placement> {
+        assert_eq!(out.len(), self.image_len(), "one image slot");
+        let place = self.placement(frame.width, frame.height);
         self.rgb.clear();
-        self.rgb.reserve(frame.width * frame.height * 3);
         let bpp = frame.format.bytes_per_pixel();
         let [r, g, b] = frame.format.rgb_offsets();
         for y in 0..frame.height {
@@ -113,50 +132,98 @@ impl Preprocessor {
                 self.rgb.extend_from_slice(&[px[r], px[g], px[b]]);
             }
         }
-
-        let same_size = frame.width == place.width && frame.height == place.height;
-        let pixels: &[u8] = if same_size {
-            // PIL returns a copy when the size does not change; so do we (no filtering).
-            &self.rgb
+        let pixels = if frame.width == place.width && frame.height == place.height {
+            std::mem::take(&mut self.rgb)
         } else {
-            self.resized.resize(place.width * place.height * 3, 0);
+            let mut resized = vec![0; place.width * place.height * 3];
             self.resizer.resize(
                 &self.rgb,
                 (frame.width, frame.height),
-                &mut self.resized,
+                &mut resized,
                 (place.width, place.height),
                 self.resample,
             );
-            &self.resized
+            resized
         };
+        self.normalise(&pixels, place.width * 3, 3, [0, 1, 2], place, out);
+        Ok(place)
+    }
 
-        // Padding (letterbox) is the mean colour: zero after normalisation.
+    /// Looks each resized pixel's channels up in the normalisation table and writes them at
+    /// their place in the model input; the rest (letterbox padding) is the mean colour, zero
+    /// after normalisation.
+    fn normalise(
+        &self,
+        pixels: &[u8],
+        stride: usize,
+        bpp: usize,
+        offsets: [usize; 3],
+        place: Placement,
+        out: &mut [f32],
+    ) {
         if place.width != self.width || place.height != self.height {
             out.fill(0.0);
         }
         let plane = self.width * self.height;
         for y in 0..place.height {
-            let row = &pixels[y * place.width * 3..(y + 1) * place.width * 3];
+            let row = &pixels[y * stride..y * stride + place.width * bpp];
             let base = (y + place.y) * self.width + place.x;
             match self.layout {
                 Layout::Nchw => {
-                    for (c, table) in self.lut.iter().enumerate() {
-                        let dst = &mut out[c * plane + base..c * plane + base + place.width];
-                        for (d, px) in dst.iter_mut().zip(row.chunks_exact(3)) {
-                            *d = table[px[c] as usize];
+                    for (c, (table, &off)) in self.lut.iter().zip(&offsets).enumerate() {
+                        let start = c * plane + base;
+                        let dst = &mut out[start..start + place.width];
+                        for (d, px) in dst.iter_mut().zip(row.chunks_exact(bpp)) {
+                            *d = table[px[off] as usize];
                         }
                     }
                 }
                 Layout::Nhwc => {
                     let dst = &mut out[base * 3..(base + place.width) * 3];
-                    for (d, px) in dst.chunks_exact_mut(3).zip(row.chunks_exact(3)) {
+                    for (d, px) in dst.chunks_exact_mut(3).zip(row.chunks_exact(bpp)) {
                         for c in 0..3 {
-                            d[c] = self.lut[c][px[c] as usize];
+                            d[c] = self.lut[c][px[offsets[c]] as usize];
                         }
                     }
                 }
             }
         }
-        Ok(place)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frame::PixelFormat;
+
+    #[test]
+    fn fast_path_equals_reference_for_every_format_layout_and_mode() {
+        for format in PixelFormat::ALL {
+            for layout in [Layout::Nchw, Layout::Nhwc] {
+                for resize in [ResizeMode::Stretch, ResizeMode::Letterbox] {
+                    for resample in [Resample::Bilinear, Resample::Bicubic] {
+                        let p = Preprocessing {
+                            mean: [0.485, 0.456, 0.406],
+                            std: [0.229, 0.224, 0.225],
+                            rescale: 1.0 / 255.0,
+                            resample,
+                            resize,
+                        };
+                        let (w, h) = (83, 47);
+                        let stride = w * format.bytes_per_pixel() + 3;
+                        // Enough bytes for `h` padded rows.
+                        let data = crate::bench::test_picture(format, stride / 3, h);
+                        let frame = FrameRef::new(format, w, h, stride, &data[..]).unwrap();
+                        let mut pre = Preprocessor::with(32, 24, layout, &p);
+                        let mut fast = vec![1f32; pre.image_len()];
+                        let mut plain = vec![2f32; pre.image_len()];
+                        let a = pre.run(&frame, &mut fast).unwrap();
+                        let b = pre.run_reference(&frame, &mut plain).unwrap();
+                        assert_eq!(a, b);
+                        assert_eq!(fast, plain, "{format:?} {layout:?} {resize:?} {resample:?}");
+                    }
+                }
+            }
+        }
     }
 }
