@@ -21,6 +21,7 @@ use crate::model::{Layout, Logits, Preprocessing, Resample, ResizeMode};
 use crate::palette::ade20k_palette;
 use crate::preprocess::Preprocessor;
 use crate::render::{self, Paint};
+use crate::yuv::{Colorimetry, Matrix, YuvFormat, YuvFrame};
 
 /// One stage's timing: medians over several runs, in milliseconds.
 #[derive(Clone, Debug)]
@@ -114,6 +115,55 @@ pub fn test_picture(format: PixelFormat, width: usize, height: usize) -> Vec<u8>
     data
 }
 
+/// Packed RGB converted to 4:2:0 planes (chroma averaged over each 2x2 block), rows packed.
+pub fn yuv_planes(
+    format: YuvFormat,
+    cm: Colorimetry,
+    width: usize,
+    height: usize,
+    rgb: &[u8],
+) -> [Vec<u8>; 3] {
+    let yuv: Vec<[u8; 3]> = rgb
+        .chunks_exact(3)
+        .map(|p| cm.from_rgb([p[0], p[1], p[2]]))
+        .collect();
+    let (cw, ch) = (width.div_ceil(2), height.div_ceil(2));
+    let luma = yuv.iter().map(|p| p[0]).collect();
+    let mut u = vec![0u8; cw * ch];
+    let mut v = vec![0u8; cw * ch];
+    for cy in 0..ch {
+        for cx in 0..cw {
+            let (mut su, mut sv, mut n) = (0u32, 0u32, 0u32);
+            for y in 2 * cy..(2 * cy + 2).min(height) {
+                for x in 2 * cx..(2 * cx + 2).min(width) {
+                    su += yuv[y * width + x][1] as u32;
+                    sv += yuv[y * width + x][2] as u32;
+                    n += 1;
+                }
+            }
+            u[cy * cw + cx] = ((su + n / 2) / n) as u8;
+            v[cy * cw + cx] = ((sv + n / 2) / n) as u8;
+        }
+    }
+    match format {
+        YuvFormat::I420 => [luma, u, v],
+        YuvFormat::Nv12 => [
+            luma,
+            u.iter().zip(&v).flat_map(|(&u, &v)| [u, v]).collect(),
+            Vec::new(),
+        ],
+    }
+}
+
+/// Row strides of the planes [`yuv_planes`] makes.
+pub fn yuv_strides(format: YuvFormat, width: usize) -> [usize; 3] {
+    let cw = width.div_ceil(2);
+    match format {
+        YuvFormat::I420 => [width, cw, cw],
+        YuvFormat::Nv12 => [width, 2 * cw, 0],
+    }
+}
+
 /// Segmentation-like logits: `active` classes own Voronoi-ish regions around random seeds with
 /// smoothly falling scores; class 1 equals class 0 exactly (ties); the rest sit far below.
 pub fn test_logits(classes: usize, width: usize, height: usize, active: usize) -> Logits {
@@ -194,7 +244,92 @@ fn stages() -> Vec<(&'static str, fn() -> Stage)> {
         ("preprocess_1080p", preprocess_stage),
         ("overlay_1080p", overlay_stage),
         ("mask_1080p", mask_stage),
+        ("preprocess_i420_1080p", || {
+            yuv_preprocess_stage(YuvFormat::I420)
+        }),
+        ("preprocess_nv12_1080p", || {
+            yuv_preprocess_stage(YuvFormat::Nv12)
+        }),
+        ("overlay_i420_1080p", || yuv_overlay_stage(YuvFormat::I420)),
+        ("overlay_nv12_1080p", || yuv_overlay_stage(YuvFormat::Nv12)),
     ]
+}
+
+/// The colorimetry GStreamer assumes for 1080p.
+const HD: Colorimetry = Colorimetry {
+    matrix: Matrix::Bt709,
+    full_range: false,
+};
+
+fn view(p: &[Vec<u8>; 3]) -> [&[u8]; 3] {
+    [&p[0], &p[1], &p[2]]
+}
+
+/// The 1080p test picture as YUV planes.
+fn test_yuv(format: YuvFormat) -> [Vec<u8>; 3] {
+    let rgb = test_picture(PixelFormat::Rgb, WIDTH, HEIGHT);
+    yuv_planes(format, HD, WIDTH, HEIGHT, &rgb)
+}
+
+fn yuv_preprocess_stage(format: YuvFormat) -> Stage {
+    let planes = std::rc::Rc::new(test_yuv(format));
+    let p2 = planes.clone();
+    let strides = yuv_strides(format, WIDTH);
+    let prep = beit_preprocessing(Resample::Bilinear);
+    let mut fast = Preprocessor::with(MODEL, MODEL, Layout::Nchw, &prep);
+    let mut reference = Preprocessor::with(MODEL, MODEL, Layout::Nchw, &prep);
+    let mut out = vec![0f32; fast.image_len()];
+    let mut out2 = out.clone();
+    Stage {
+        name: match format {
+            YuvFormat::I420 => "preprocess_i420_1080p",
+            YuvFormat::Nv12 => "preprocess_nv12_1080p",
+        },
+        goal_ms: 4.0,
+        runs: 21,
+        reference_runs: 3,
+        fast: Box::new(move || {
+            let frame = YuvFrame::new(format, HD, (WIDTH, HEIGHT), view(&planes), strides)
+                .expect("valid test frame");
+            let _ = fast.run_yuv(&frame, &mut out);
+        }),
+        reference: Box::new(move || {
+            let frame = YuvFrame::new(format, HD, (WIDTH, HEIGHT), view(&p2), strides)
+                .expect("valid test frame");
+            let _ = reference.run_yuv_reference(&frame, &mut out2);
+        }),
+    }
+}
+
+fn yuv_overlay_stage(format: YuvFormat) -> Stage {
+    let classes = std::rc::Rc::new(test_classes());
+    let c2 = classes.clone();
+    let paint = std::rc::Rc::new(test_paint());
+    let p2 = paint.clone();
+    let mut planes = test_yuv(format);
+    let mut planes2 = planes.clone();
+    let strides = yuv_strides(format, WIDTH);
+    Stage {
+        name: match format {
+            YuvFormat::I420 => "overlay_i420_1080p",
+            YuvFormat::Nv12 => "overlay_nv12_1080p",
+        },
+        goal_ms: 3.0,
+        runs: 21,
+        reference_runs: 5,
+        fast: Box::new(move || {
+            let [a, b, c] = &mut planes;
+            let mut frame = YuvFrame::new(format, HD, (WIDTH, HEIGHT), [&mut a[..], b, c], strides)
+                .expect("valid test frame");
+            render::overlay_yuv(&mut frame, &classes, &paint, 0.5);
+        }),
+        reference: Box::new(move || {
+            let [a, b, c] = &mut planes2;
+            let mut frame = YuvFrame::new(format, HD, (WIDTH, HEIGHT), [&mut a[..], b, c], strides)
+                .expect("valid test frame");
+            render::overlay_yuv_reference(&mut frame, &c2, &p2, 0.5);
+        }),
+    }
 }
 
 fn decode_stage() -> Stage {
@@ -244,8 +379,8 @@ fn preprocess_stage() -> Stage {
             let _ = fast.run(&frame, &mut out);
         }),
         reference: Box::new(move || {
-            let frame = FrameRef::new(format, WIDTH, HEIGHT, WIDTH * 4, &p2[..])
-                .expect("valid test frame");
+            let frame =
+                FrameRef::new(format, WIDTH, HEIGHT, WIDTH * 4, &p2[..]).expect("valid test frame");
             let _ = reference.run_reference(&frame, &mut out2);
         }),
     }

@@ -345,7 +345,10 @@ impl Decoder {
         for x in 0..width {
             match self.runs.last_mut() {
                 Some(run) if ax.i0[run.start] == ax.i0[x] => run.end = x + 1,
-                _ => self.runs.push(Run { start: x, end: x + 1 }),
+                _ => self.runs.push(Run {
+                    start: x,
+                    end: x + 1,
+                }),
             }
         }
 

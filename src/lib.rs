@@ -18,6 +18,7 @@ pub mod provider;
 pub mod render;
 pub mod resample;
 pub mod runtime;
+pub mod yuv;
 
 mod beitseg;
 

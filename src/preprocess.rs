@@ -7,9 +7,10 @@
 
 use anyhow::Result;
 
-use crate::frame::FrameRef;
+use crate::frame::{FrameRef, Picture, PixelFormat};
 use crate::model::{Layout, ModelInfo, Preprocessing, Resample, ResizeMode};
 use crate::resample::Resizer;
+use crate::yuv::{planes_to_rgb, YuvFormat, YuvRef};
 
 /// Where the picture sits inside the model input, in model pixels. With `stretch` it fills it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -29,8 +30,10 @@ pub struct Preprocessor {
     /// Normalised value of each 8-bit level, per RGB channel.
     lut: [[f32; 256]; 3],
     resizer: Resizer,
+    chroma_resizer: Resizer,
     rgb: Vec<u8>,
     resized: Vec<u8>,
+    chroma: [Vec<u8>; 2],
 }
 
 impl Preprocessor {
@@ -56,8 +59,10 @@ impl Preprocessor {
             resample: p.resample,
             lut,
             resizer: Resizer::new(),
+            chroma_resizer: Resizer::new(),
             rgb: Vec::new(),
             resized: Vec::new(),
+            chroma: Default::default(),
         }
     }
 
@@ -117,6 +122,99 @@ impl Preprocessor {
         };
         self.normalise(pixels, stride, bpp, frame.format.rgb_offsets(), place, out);
         Ok(place)
+    }
+
+    /// [`Self::run`] for a picture in any supported layout.
+    pub fn run_picture(&mut self, picture: &Picture, out: &mut [f32]) -> Result<Placement> {
+        match picture {
+            Picture::Packed(frame) => self.run(frame, out),
+            Picture::Yuv(frame) => self.run_yuv(frame, out),
+        }
+    }
+
+    /// Writes the model input for a 4:2:0 YUV frame: luma and chroma planes are resized to the
+    /// placement with the same Pillow filter as RGB frames, then converted to RGB (see
+    /// [`crate::yuv`]) and normalised. Resizing before converting touches 1.5 bytes a frame
+    /// pixel instead of 4; the result differs from convert-then-resize by rounding only.
+    pub fn run_yuv(&mut self, frame: &YuvRef, out: &mut [f32]) -> Result<Placement> {
+        assert_eq!(out.len(), self.image_len(), "one image slot");
+        let place = self.placement(frame.width, frame.height);
+        let to = (place.width, place.height);
+        let pixels = place.width * place.height;
+        let (cw, ch) = frame.chroma_size();
+        self.resized.resize(pixels, 0);
+        self.resizer.resize_pixels(
+            frame.planes[0],
+            (frame.width, frame.height),
+            frame.strides[0],
+            1,
+            &mut self.resized,
+            to,
+            self.resample,
+        );
+        let [u, v] = &mut self.chroma;
+        let (u, v, step): (&[u8], &[u8], usize) = match frame.format {
+            YuvFormat::I420 => {
+                for (plane, buf) in [(1, &mut *u), (2, &mut *v)] {
+                    buf.resize(pixels, 0);
+                    self.chroma_resizer.resize_pixels(
+                        frame.planes[plane],
+                        (cw, ch),
+                        frame.strides[plane],
+                        1,
+                        buf,
+                        to,
+                        self.resample,
+                    );
+                }
+                (u, v, 1)
+            }
+            YuvFormat::Nv12 => {
+                u.resize(2 * pixels, 0);
+                self.chroma_resizer.resize_pixels(
+                    frame.planes[1],
+                    (cw, ch),
+                    frame.strides[1],
+                    2,
+                    u,
+                    to,
+                    self.resample,
+                );
+                (&u[..], &u[1..], 2)
+            }
+        };
+        self.rgb.resize(pixels * 3, 0);
+        planes_to_rgb(
+            frame.colorimetry,
+            &self.resized,
+            (u, v, step),
+            &mut self.rgb,
+        );
+        let rgb = std::mem::take(&mut self.rgb);
+        self.normalise(&rgb, place.width * 3, 3, [0, 1, 2], place, out);
+        self.rgb = rgb;
+        Ok(place)
+    }
+
+    /// [`Self::run_yuv`] the plain way, for tests and benchmarks: every frame pixel converted
+    /// to RGB in floating point ([`crate::yuv::Colorimetry::to_rgb`]), then
+    /// [`Self::run_reference`].
+    pub fn run_yuv_reference(&mut self, frame: &YuvRef, out: &mut [f32]) -> Result<Placement> {
+        let mut rgb = Vec::with_capacity(frame.width * frame.height * 3);
+        for y in 0..frame.height {
+            for x in 0..frame.width {
+                let [l, u, v] = frame.sample(x, y);
+                rgb.extend_from_slice(&frame.colorimetry.to_rgb(l, u, v));
+            }
+        }
+        let packed = FrameRef::new(
+            PixelFormat::Rgb,
+            frame.width,
+            frame.height,
+            frame.width * 3,
+            &rgb[..],
+        )?;
+        self.run_reference(&packed, out)
     }
 
     /// [`Self::run`] the plain way, for tests and benchmarks: the frame packed to RGB, resized
@@ -194,7 +292,6 @@ impl Preprocessor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::frame::PixelFormat;
 
     #[test]
     fn fast_path_equals_reference_for_every_format_layout_and_mode() {
@@ -224,6 +321,60 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    #[test]
+    fn yuv_input_is_within_conversion_rounding_of_the_rgb_reference() {
+        use crate::yuv::{Colorimetry, Matrix, YuvFormat, YuvFrame};
+        let (w, h) = (96, 54);
+        let rgb = crate::bench::test_picture(PixelFormat::Rgb, w, h);
+        for format in [YuvFormat::I420, YuvFormat::Nv12] {
+            let cm = Colorimetry {
+                matrix: Matrix::Bt601,
+                full_range: false,
+            };
+            let planes = crate::bench::yuv_planes(format, cm, w, h, &rgb);
+            let strides = crate::bench::yuv_strides(format, w);
+            let frame = YuvFrame::new(
+                format,
+                cm,
+                (w, h),
+                [&planes[0][..], &planes[1], &planes[2]],
+                strides,
+            )
+            .unwrap();
+            let p = Preprocessing {
+                mean: [0.5; 3],
+                std: [0.5; 3],
+                rescale: 1.0 / 255.0,
+                resample: Resample::Bilinear,
+                resize: ResizeMode::Stretch,
+            };
+            let mut pre = Preprocessor::with(32, 32, Layout::Nchw, &p);
+            let mut fast = vec![0f32; pre.image_len()];
+            let mut plain = vec![0f32; pre.image_len()];
+            pre.run_yuv(&frame, &mut fast).unwrap();
+            pre.run_yuv_reference(&frame, &mut plain).unwrap();
+            // One 8-bit level is 2/255 after normalisation with std 0.5. The picture has
+            // pixel-sized colour noise, which 4:2:0 chroma and the two orders (resize then
+            // convert, convert then resize) treat differently at its edges.
+            let level = 2.0 / 255.0;
+            let diffs: Vec<f32> = fast
+                .iter()
+                .zip(&plain)
+                .map(|(a, b)| (a - b).abs())
+                .collect();
+            let mean = diffs.iter().sum::<f32>() / diffs.len() as f32 / level;
+            let within = diffs.iter().filter(|&&d| d <= 3.01 * level).count();
+            assert!(mean <= 1.0, "{format:?}: mean difference {mean} levels");
+            assert!(
+                within as f64 >= 0.95 * diffs.len() as f64,
+                "{format:?}: {within} of {} within three levels",
+                diffs.len()
+            );
+            let worst = diffs.iter().fold(0f32, |m, &d| m.max(d));
+            assert!(worst <= 32.0 * level, "{format:?}: worst {}", worst / level);
         }
     }
 }

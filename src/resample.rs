@@ -223,7 +223,7 @@ fn resize_pixels<const B: usize>(
     }
 }
 
-/// [`resize_pixels`] for 3- and 4-byte pixels.
+/// [`resize_pixels`] for 1- to 4-byte pixels.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn resize_any(
@@ -237,10 +237,11 @@ fn resize_any(
     acc: &mut Vec<i32>,
     dst: &mut [u8],
 ) {
-    if bpp == 4 {
-        resize_pixels::<4>(src, stride, from, taps, to, tmp, acc, dst)
-    } else {
-        resize_pixels::<3>(src, stride, from, taps, to, tmp, acc, dst)
+    match bpp {
+        1 => resize_pixels::<1>(src, stride, from, taps, to, tmp, acc, dst),
+        2 => resize_pixels::<2>(src, stride, from, taps, to, tmp, acc, dst),
+        3 => resize_pixels::<3>(src, stride, from, taps, to, tmp, acc, dst),
+        _ => resize_pixels::<4>(src, stride, from, taps, to, tmp, acc, dst),
     }
 }
 
@@ -265,7 +266,7 @@ fn resize_any_avx2(
 /// Source size, target size and filter.
 type Geometry = ((usize, usize), (usize, usize), Resample);
 
-/// Reusable resizer: the fast path for 3- and 4-byte pixels with a row stride
+/// Reusable resizer: the fast path for 1- to 4-byte pixels with a row stride
 /// ([`Resizer::resize_pixels`]) and the plain reference for packed RGB ([`Resizer::resize`]),
 /// bit-identical to each other and to Pillow.
 #[derive(Default)]
@@ -290,7 +291,7 @@ impl Resizer {
         (tx, ty)
     }
 
-    /// Resizes `src`, `from` = (width, height) pixels of `bpp` (3 or 4) bytes with rows `stride`
+    /// Resizes `src`, `from` = (width, height) pixels of `bpp` (1 to 4) bytes with rows `stride`
     /// bytes apart, into `dst` (`to` pixels of the same layout, rows packed), as PIL's
     /// `Image.resize` does to each channel. Every byte lane is filtered alike, so the channel
     /// order does not matter. Vectorised (AVX2 where the CPU has it); bit-identical to
@@ -305,7 +306,7 @@ impl Resizer {
         to: (usize, usize),
         r: Resample,
     ) {
-        assert!(bpp == 3 || bpp == 4, "3 or 4 bytes a pixel");
+        assert!((1..=4).contains(&bpp), "1 to 4 bytes a pixel");
         let ((sw, sh), (dw, dh)) = (from, to);
         assert!(
             stride >= sw * bpp
@@ -319,9 +320,7 @@ impl Resizer {
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU supports AVX2, checked just above.
-            return unsafe {
-                resize_any_avx2(bpp, src, stride, from, (tx, ty), to, tmp, acc, dst)
-            };
+            return unsafe { resize_any_avx2(bpp, src, stride, from, (tx, ty), to, tmp, acc, dst) };
         }
         resize_any(bpp, src, stride, from, (tx, ty), to, tmp, acc, dst)
     }
