@@ -238,7 +238,10 @@ struct Stage {
     reference: Box<dyn FnMut()>,
 }
 
-fn stages() -> Vec<(&'static str, fn() -> Stage)> {
+/// Builds a stage's inputs and closures.
+type MakeStage = fn() -> Stage;
+
+fn stages() -> Vec<(&'static str, MakeStage)> {
     vec![
         ("decode_1080p", decode_stage),
         ("preprocess_1080p", preprocess_stage),

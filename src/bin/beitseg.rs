@@ -34,6 +34,25 @@ enum Command {
         #[arg(long, default_value = "auto")]
         provider: String,
     },
+    /// Measure parts of beitseg.
+    Bench {
+        #[command(subcommand)]
+        what: BenchWhat,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchWhat {
+    /// Time the CPU stages around the model (preprocessing, decoding, rendering) at 1080p on one
+    /// core, each beside a plain reference implementation.
+    Kernels {
+        /// One JSON object per stage and line instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Only the stages whose name contains this.
+        #[arg(long)]
+        stage: Option<String>,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -356,6 +375,9 @@ fn main() -> ExitCode {
         .and_then(|()| match &cli.command {
             Command::Run(args) => run(args),
             Command::Inspect { model, provider } => inspect(model, provider),
+            Command::Bench {
+                what: BenchWhat::Kernels { json, stage },
+            } => gstbeitseg::bench::kernels(*json, stage.as_deref()).map(drop),
         });
     match result {
         Ok(()) => ExitCode::SUCCESS,
