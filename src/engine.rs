@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 
 use crate::decode::{Decoder, Window};
-use crate::frame::{ClassMap, FrameRef};
+use crate::frame::{ClassMap, FrameRef, Picture};
 use crate::model::{ModelInfo, SharedModel};
 use crate::preprocess::{Placement, Preprocessor};
 
@@ -64,6 +64,17 @@ impl Segmenter {
         outs: &mut [ClassMap],
         batch: usize,
     ) -> Result<Duration> {
+        let pictures: Vec<Picture> = frames.iter().map(|&f| f.into()).collect();
+        self.segment_pictures(&pictures, outs, batch)
+    }
+
+    /// [`Self::segment_batch`] for pictures in any supported layout (packed RGB or YUV).
+    pub fn segment_pictures(
+        &mut self,
+        frames: &[Picture],
+        outs: &mut [ClassMap],
+        batch: usize,
+    ) -> Result<Duration> {
         anyhow::ensure!(
             frames.len() == outs.len() && frames.len() <= batch,
             "batch of {batch} for {} frames",
@@ -74,7 +85,7 @@ impl Segmenter {
         let places = frames
             .iter()
             .zip(input.chunks_exact_mut(len))
-            .map(|(frame, slot)| self.pre.run(frame, slot))
+            .map(|(frame, slot)| self.pre.run_picture(frame, slot))
             .collect::<Result<Vec<_>>>()?;
         let started = Instant::now();
         let logits = self.model.run(input, batch)?;
@@ -83,8 +94,8 @@ impl Segmenter {
             frames.iter().zip(outs).zip(logits.iter().zip(places))
         {
             let win = window(self.model.info(), place, logits.width, logits.height);
-            self.decoder
-                .decode(logits, frame.width, frame.height, win, out);
+            let (width, height) = frame.size();
+            self.decoder.decode(logits, width, height, win, out);
         }
         Ok(took)
     }

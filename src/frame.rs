@@ -1,9 +1,12 @@
 // Copyright (C) 2026 beitseg developers
 // SPDX-License-Identifier: MIT OR Apache-2.0
 
-//! Plain views of packed video frames (no GStreamer types), with their row stride.
+//! Plain views of packed video frames (no GStreamer types), with their row stride, and the
+//! [`Picture`] that is either those or a YUV frame ([`crate::yuv`]).
 
 use anyhow::{bail, Result};
+
+use crate::yuv::YuvRef;
 
 /// The packed 8-bit RGB layouts beitseg reads and writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -102,6 +105,28 @@ impl<D: AsRef<[u8]> + AsMut<[u8]>> Frame<D> {
         let start = y * self.stride;
         let len = self.width * self.format.bytes_per_pixel();
         &mut self.data.as_mut()[start..start + len]
+    }
+}
+
+/// A frame to segment: packed RGB or 4:2:0 YUV.
+#[derive(Debug)]
+pub enum Picture<'a> {
+    Packed(FrameRef<'a>),
+    Yuv(YuvRef<'a>),
+}
+
+impl Picture<'_> {
+    pub fn size(&self) -> (usize, usize) {
+        match self {
+            Self::Packed(f) => (f.width, f.height),
+            Self::Yuv(f) => (f.width, f.height),
+        }
+    }
+}
+
+impl<'a> From<FrameRef<'a>> for Picture<'a> {
+    fn from(frame: FrameRef<'a>) -> Self {
+        Self::Packed(frame)
     }
 }
 

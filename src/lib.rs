@@ -6,6 +6,7 @@
 
 use gst::glib;
 
+pub mod bench;
 pub mod decode;
 pub mod engine;
 pub mod frame;
@@ -17,6 +18,7 @@ pub mod provider;
 pub mod render;
 pub mod resample;
 pub mod runtime;
+pub mod yuv;
 
 mod beitseg;
 

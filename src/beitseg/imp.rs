@@ -35,10 +35,11 @@ use gst_video::VideoFormat;
 
 use super::{DropPolicy, Mode, ProviderSetting, ResizeSetting};
 use crate::engine::Segmenter;
-use crate::frame::{ClassMap, Frame, FrameMut, PixelFormat};
+use crate::frame::{ClassMap, Frame, FrameMut, Picture, PixelFormat};
 use crate::model::{Overrides, ResizeMode, SharedModel};
 use crate::pool::{Pool, Ticket};
 use crate::provider::{Provider, ProviderRequest};
+use crate::yuv::{Colorimetry, Matrix, YuvFormat, YuvFrame};
 use crate::{palette, render, runtime};
 
 /// Locks a mutex; a panic elsewhere (caught at the pad boundary) must not make every later
@@ -61,13 +62,17 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     )
 });
 
-const RGB_FORMATS: [VideoFormat; 6] = [
+/// Every format the sink and the frame-carrying src accept: packed RGB, and 4:2:0 YUV as
+/// decoders output it (no videoconvert needed).
+const RGB_FORMATS: [VideoFormat; 8] = [
     VideoFormat::Rgb,
     VideoFormat::Rgba,
     VideoFormat::Bgr,
     VideoFormat::Bgra,
     VideoFormat::Rgbx,
     VideoFormat::Bgrx,
+    VideoFormat::I420,
+    VideoFormat::Nv12,
 ];
 
 fn pixel_format(f: VideoFormat) -> Option<PixelFormat> {
@@ -80,6 +85,54 @@ fn pixel_format(f: VideoFormat) -> Option<PixelFormat> {
         VideoFormat::Bgrx => PixelFormat::Bgrx,
         _ => return None,
     })
+}
+
+fn yuv_format(f: VideoFormat) -> Option<YuvFormat> {
+    match f {
+        VideoFormat::I420 => Some(YuvFormat::I420),
+        VideoFormat::Nv12 => Some(YuvFormat::Nv12),
+        _ => None,
+    }
+}
+
+/// The caps' matrix and range; where they leave the matrix open, GStreamer's default for the
+/// frame height.
+fn colorimetry(info: &gst_video::VideoInfo) -> Colorimetry {
+    let c = info.colorimetry();
+    let matrix = match c.matrix() {
+        gst_video::VideoColorMatrix::Bt709 => Matrix::Bt709,
+        gst_video::VideoColorMatrix::Bt601 => Matrix::Bt601,
+        _ => Matrix::default_for_height(info.height() as usize),
+    };
+    Colorimetry {
+        matrix,
+        full_range: c.range() == gst_video::VideoColorRange::Range0_255,
+    }
+}
+
+/// A read-only view of a mapped frame, packed RGB or YUV.
+fn picture<'a>(f: &'a gst_video::VideoFrameRef<&gst::BufferRef>) -> Result<Picture<'a>> {
+    let info = f.info();
+    let (w, h) = (info.width() as usize, info.height() as usize);
+    let stride = |i: usize| f.plane_stride().get(i).map_or(0, |s| *s as usize);
+    if let Some(format) = yuv_format(info.format()) {
+        let third = if format == YuvFormat::I420 {
+            f.plane_data(2)?
+        } else {
+            &[]
+        };
+        let planes = [f.plane_data(0)?, f.plane_data(1)?, third];
+        let strides = [stride(0), stride(1), stride(2)];
+        return Ok(Picture::Yuv(
+            YuvFrame::new(format, colorimetry(info), (w, h), planes, strides)
+                .context("bad input frame")?,
+        ));
+    }
+    let format =
+        pixel_format(info.format()).context("caps are restricted to RGB and YUV formats")?;
+    Ok(Picture::Packed(
+        Frame::new(format, w, h, stride(0), f.plane_data(0)?).context("bad input frame")?,
+    ))
 }
 
 fn rgb_caps() -> gst::Caps {
@@ -404,25 +457,9 @@ fn run_model(
                 .map_err(|_| anyhow!("cannot map the input buffer"))
             })
             .collect::<Result<Vec<_>>>()?;
-        let views = mapped
-            .iter()
-            .map(|f| {
-                let info = f.info();
-                let format =
-                    pixel_format(info.format()).context("caps are restricted to RGB formats")?;
-                let data = f.plane_data(0)?;
-                Frame::new(
-                    format,
-                    info.width() as usize,
-                    info.height() as usize,
-                    f.plane_stride()[0] as usize,
-                    data,
-                )
-                .context("bad input frame")
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let views = mapped.iter().map(picture).collect::<Result<Vec<_>>>()?;
         let mut maps = vec![ClassMap::default(); which.len()];
-        let took = seg.segment_batch(&views, &mut maps, pad_to.unwrap_or(which.len()))?;
+        let took = seg.segment_pictures(&views, &mut maps, pad_to.unwrap_or(which.len()))?;
         Ok((maps, took))
     })();
     for (k, &i) in which.iter().enumerate() {
@@ -502,7 +539,6 @@ fn render(job: Job, classes: &ClassMap, inference: Option<Duration>) -> Result<R
         paint,
         ..
     } = job;
-    let format = pixel_format(in_info.format()).context("caps are restricted to RGB formats")?;
     let (width, height) = (in_info.width() as usize, in_info.height() as usize);
     // One class-id buffer serves both pads when both carry ids.
     let mask = if want_mask || mode == Mode::Mask {
@@ -522,13 +558,33 @@ fn render(job: Job, classes: &ClassMap, inference: Option<Duration>) -> Result<R
                 let mut frame =
                     gst_video::VideoFrameRef::from_buffer_ref_writable(out.make_mut(), &in_info)
                         .map_err(|_| anyhow!("cannot map the output buffer"))?;
-                let stride = frame.plane_stride()[0] as usize;
-                let mut view =
-                    FrameMut::new(format, width, height, stride, frame.plane_data_mut(0)?)?;
-                if mode == Mode::Overlay {
-                    render::overlay(&mut view, classes, &paint, alpha);
+                let strides: Vec<usize> =
+                    frame.plane_stride().iter().map(|&s| s as usize).collect();
+                if let Some(format) = yuv_format(in_info.format()) {
+                    let cm = colorimetry(&in_info);
+                    let [y, uv, v, _] = frame.planes_data_mut();
+                    let v = if format == YuvFormat::I420 {
+                        v
+                    } else {
+                        &mut []
+                    };
+                    let strides = [0, 1, 2].map(|i| strides.get(i).copied().unwrap_or(0));
+                    let mut view = YuvFrame::new(format, cm, (width, height), [y, uv, v], strides)?;
+                    if mode == Mode::Overlay {
+                        render::overlay_yuv(&mut view, classes, &paint, alpha);
+                    } else {
+                        render::color_yuv(&mut view, classes, &paint);
+                    }
                 } else {
-                    render::color(&mut view, classes, &paint);
+                    let format = pixel_format(in_info.format())
+                        .context("caps are restricted to RGB and YUV formats")?;
+                    let data = frame.plane_data_mut(0)?;
+                    let mut view = FrameMut::new(format, width, height, strides[0], data)?;
+                    if mode == Mode::Overlay {
+                        render::overlay(&mut view, classes, &paint, alpha);
+                    } else {
+                        render::color(&mut view, classes, &paint);
+                    }
                 }
             }
             out
@@ -1068,7 +1124,7 @@ impl BeitSeg {
             gst::warning!(CAT, imp = self, "cannot parse caps {caps}");
             return false;
         };
-        if pixel_format(info.format()).is_none() {
+        if pixel_format(info.format()).is_none() && yuv_format(info.format()).is_none() {
             return false;
         }
         let Ok(gray_info) =

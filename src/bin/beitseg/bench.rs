@@ -4,6 +4,9 @@
 //! `beitseg bench`: the project's benchmarks in one command. Each measurement is one line: a
 //! readable sentence, or with `--json` one JSON object (`{"bench": …, …}`) per line.
 //!
+//! - `kernels`: the CPU stages around the model (preprocessing, exact decoding, overlay, mask,
+//!   and their I420/NV12 variants) at 1080p on one core, each with a plain reference
+//!   implementation timed in the same run (`gstbeitseg::bench`).
 //! - `pool`: frames/s of `videotestsrc ! imagefreeze ! beitseg workers=W ! fakesink` (one frame
 //!   repeated, so the source costs nothing) at 320x240, 1280x720 and 1920x1080, for one worker,
 //!   two workers, and one worker whose session uses two threads (the alternative design).
@@ -24,6 +27,8 @@ use serde_json::json;
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Which {
+    /// The CPU stages around the model at 1080p on one core, each beside a plain reference.
+    Kernels,
     Pool,
     Model,
     /// Not part of the default set: 100 000 frames by default.
@@ -56,6 +61,9 @@ pub struct BenchArgs {
     /// `model`: raw session runs.
     #[arg(long, default_value_t = 10)]
     iterations: usize,
+    /// `kernels`: only the stages whose name contains this.
+    #[arg(long)]
+    stage: Option<String>,
     /// `soak`: frames to push.
     #[arg(long, default_value_t = 100_000)]
     soak_frames: u64,
@@ -318,12 +326,15 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
         bail!("model {}: no such file", model.display());
     }
     let which = if args.which.is_empty() {
-        vec![Which::Pool, Which::Model]
+        vec![Which::Kernels, Which::Pool, Which::Model]
     } else {
         args.which.clone()
     };
     for w in which {
         match w {
+            Which::Kernels => {
+                gstbeitseg::bench::kernels(args.json, args.stage.as_deref())?;
+            }
             Which::Pool => pool(&model, args.frames, args.json)?,
             Which::Model => model_bench(args, &model)?,
             Which::Soak => soak(args)?,
