@@ -491,7 +491,7 @@ impl Progress {
         } else {
             let bar = indicatif::ProgressBar::new(0);
             bar.set_style(
-                indicatif::ProgressStyle::with_template("{bar:30} {prefix} {msg} ETA {eta}")
+                indicatif::ProgressStyle::with_template("{bar:20} {prefix} {msg} ETA {eta}")
                     .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
             );
             bar
@@ -514,9 +514,7 @@ impl Progress {
         let fps = stats.get::<f64>("fps").unwrap_or(0.0);
         let dropped = stats.get::<u64>("dropped").unwrap_or(0);
         let p95 = stats.get::<f64>("inference-p95-ms").unwrap_or(0.0);
-        let msg = format!(
-            "{frames} frames  {fps:.1} frames/s  inference p95 {p95:.0} ms  {dropped} dropped"
-        );
+        let msg = format!("{frames} frames {fps:.1} fps p95 {p95:.0} ms {dropped} dropped");
         let secs = |t: Option<gst::ClockTime>| {
             t.map_or("-".into(), |t| format!("{:.1}s", t.seconds_f64()))
         };
