@@ -499,6 +499,23 @@ impl Resizer {
         to: (usize, usize),
         r: Resample,
     ) {
+        self.resize_pixels_on(true, src, from, stride, bpp, dst, to, r)
+    }
+
+    /// [`Self::resize_pixels`]; with `simd` false on the portable path whatever the CPU has.
+    #[allow(clippy::too_many_arguments)]
+    #[cfg_attr(not(target_arch = "x86_64"), allow(unused_variables))]
+    fn resize_pixels_on(
+        &mut self,
+        simd: bool,
+        src: &[u8],
+        from: (usize, usize),
+        stride: usize,
+        bpp: usize,
+        dst: &mut [u8],
+        to: (usize, usize),
+        r: Resample,
+    ) {
         assert!((1..=4).contains(&bpp), "1 to 4 bytes a pixel");
         let ((sw, sh), (dw, dh)) = (from, to);
         assert!(
@@ -511,7 +528,7 @@ impl Resizer {
         let (_, tx, ty) = self.taps.as_ref().expect("just set");
         let (tmp, acc) = (&mut self.tmp, &mut self.acc);
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") {
+        if simd && std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU supports AVX2, checked just above.
             return unsafe { resize_any_avx2(bpp, src, stride, from, (tx, ty), to, tmp, acc, dst) };
         }
@@ -612,7 +629,7 @@ mod tests {
     }
 
     #[test]
-    fn fast_path_equals_reference_for_every_filter_layout_and_stride() {
+    fn fast_and_portable_paths_equal_reference_for_every_filter_layout_and_stride() {
         let filters = [
             Resample::Bilinear,
             Resample::Bicubic,
@@ -637,7 +654,10 @@ mod tests {
                     let stride = from.0 * bpp + pad;
                     let src = bytes((i * 31 + j * 7 + bpp) as u64, stride * from.1);
                     let mut out = vec![0u8; to.0 * to.1 * bpp];
+                    let mut portable = out.clone();
                     fast.resize_pixels(&src, from, stride, bpp, &mut out, to, r);
+                    fast.resize_pixels_on(false, &src, from, stride, bpp, &mut portable, to, r);
+                    assert_eq!(out, portable, "{r:?} {from:?}→{to:?} bpp {bpp} pad {pad}");
                     // The reference works on packed RGB: compare the first three byte lanes
                     // (narrower pixels fill the rest with zeros).
                     let lanes = |p: &[u8]| [0, 1, 2].map(|c| p.get(c).copied().unwrap_or(0));
