@@ -165,8 +165,14 @@ const HALF: i32 = 1 << (PRECISION_BITS - 1);
 /// alpha lane costs nothing extra in a vector), written in the same layout.
 #[inline(always)]
 fn horizontal<const B: usize>(row: &[u8], taps: &Taps, out: &mut [u8]) {
+    horizontal_from::<B>(row, taps, 0, out)
+}
+
+/// [`horizontal`] for the output pixels from `first` on.
+#[inline(always)]
+fn horizontal_from<const B: usize>(row: &[u8], taps: &Taps, first: usize, out: &mut [u8]) {
     let width = row.len() / B;
-    for (xx, o) in out.chunks_exact_mut(B).enumerate() {
+    for (xx, o) in out.chunks_exact_mut(B).enumerate().skip(first) {
         let (x0, k) = taps.of(xx);
         if !taps.wide.is_empty() && x0 + WIDE <= width {
             let px = &row[x0 * B..(x0 + WIDE) * B];
@@ -222,6 +228,7 @@ fn resize_pixels<const B: usize>(
     tmp: &mut Vec<u8>,
     acc: &mut Vec<i32>,
     dst: &mut [u8],
+    horizontal: impl Fn(&[u8], &Taps, &mut [u8]),
 ) {
     let row = |y: usize| &src[y * stride..y * stride + sw * B];
     let out_len = dw * B;
@@ -237,7 +244,7 @@ fn resize_pixels<const B: usize>(
         if sw == dw {
             out.copy_from_slice(row(y));
         } else {
-            horizontal::<B>(row(y), tx, out);
+            horizontal(row(y), tx, out);
         }
     }
     if sh == dh {
@@ -267,14 +274,23 @@ fn resize_any(
     dst: &mut [u8],
 ) {
     match bpp {
-        1 => resize_pixels::<1>(src, stride, from, taps, to, tmp, acc, dst),
-        2 => resize_pixels::<2>(src, stride, from, taps, to, tmp, acc, dst),
-        3 => resize_pixels::<3>(src, stride, from, taps, to, tmp, acc, dst),
-        _ => resize_pixels::<4>(src, stride, from, taps, to, tmp, acc, dst),
+        1 => resize_pixels::<1>(src, stride, from, taps, to, tmp, acc, dst, |r, t, o| {
+            horizontal::<1>(r, t, o)
+        }),
+        2 => resize_pixels::<2>(src, stride, from, taps, to, tmp, acc, dst, |r, t, o| {
+            horizontal::<2>(r, t, o)
+        }),
+        3 => resize_pixels::<3>(src, stride, from, taps, to, tmp, acc, dst, |r, t, o| {
+            horizontal::<3>(r, t, o)
+        }),
+        _ => resize_pixels::<4>(src, stride, from, taps, to, tmp, acc, dst, |r, t, o| {
+            horizontal::<4>(r, t, o)
+        }),
     }
 }
 
-/// [`resize_any`] compiled for AVX2: 256-bit integer multiplies and adds in both passes.
+/// [`resize_any`] compiled for AVX2: 256-bit integer multiplies and adds in both passes, and
+/// the explicit horizontal pass of [`avx2`] for 1- and 2-byte pixels (YUV planes).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 #[allow(clippy::too_many_arguments)]
@@ -289,7 +305,153 @@ fn resize_any_avx2(
     acc: &mut Vec<i32>,
     dst: &mut [u8],
 ) {
-    resize_any(bpp, src, stride, from, taps, to, tmp, acc, dst)
+    match bpp {
+        1 => resize_pixels::<1>(src, stride, from, taps, to, tmp, acc, dst, |r, t, o| {
+            avx2::horizontal_narrow::<1>(r, t, o)
+        }),
+        2 => resize_pixels::<2>(src, stride, from, taps, to, tmp, acc, dst, |r, t, o| {
+            avx2::horizontal_narrow::<2>(r, t, o)
+        }),
+        // Closures written here are compiled for AVX2 like this function (one passed in from
+        // `resize_any` would not be, and the inlined pass with it).
+        3 => resize_pixels::<3>(src, stride, from, taps, to, tmp, acc, dst, |r, t, o| {
+            horizontal::<3>(r, t, o)
+        }),
+        _ => resize_pixels::<4>(src, stride, from, taps, to, tmp, acc, dst, |r, t, o| {
+            avx2::horizontal_quad(r, t, o)
+        }),
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use std::arch::x86_64::*;
+
+    use super::{horizontal_from, Taps, HALF, PRECISION_BITS, WIDE};
+
+    /// The horizontal pass for 1- or 2-byte pixels, vectorised across output pixels rather than
+    /// across one pixel's taps (a 1-byte pixel's eight taps would leave a whole vector to sum
+    /// for one byte). Each output lane's eight zero-padded taps are multiplied in one vector;
+    /// eight such vectors (8 outputs of 1 byte, or 4 of 2) are summed together by a tree of
+    /// horizontal adds, whose lanes come out in output order. Integer sums in another order:
+    /// the same values as [`super::horizontal`].
+    #[target_feature(enable = "avx2")]
+    pub fn horizontal_narrow<const B: usize>(row: &[u8], taps: &Taps, out: &mut [u8]) {
+        const { assert!(B == 1 || B == 2) };
+        let per = 8 / B;
+        let n = out.len() / B;
+        let mut xx = 0;
+        if !taps.wide.is_empty() {
+            // Starts never decrease: the block's last output reads furthest.
+            while xx + per <= n && (taps.start[xx + per - 1] + WIDE) * B <= row.len() {
+                let mut v = [_mm256_setzero_si256(); 8];
+                for (j, pair) in v.chunks_exact_mut(B).enumerate() {
+                    products::<B>(row, taps, xx + j, pair);
+                }
+                let h01 = _mm256_hadd_epi32(v[0], v[1]);
+                let h23 = _mm256_hadd_epi32(v[2], v[3]);
+                let h45 = _mm256_hadd_epi32(v[4], v[5]);
+                let h67 = _mm256_hadd_epi32(v[6], v[7]);
+                // Lane i of each 128-bit half: the low (a) or high (b) four taps of vector i.
+                let a = _mm256_hadd_epi32(h01, h23);
+                let b = _mm256_hadd_epi32(h45, h67);
+                let s = _mm256_add_epi32(
+                    _mm256_permute2x128_si256(a, b, 0x20),
+                    _mm256_permute2x128_si256(a, b, 0x31),
+                );
+                let bytes = clip(s);
+                let o = &mut out[xx * B..(xx + per) * B];
+                // SAFETY: `o` holds the 8 bytes stored.
+                unsafe { _mm_storel_epi64(o.as_mut_ptr().cast(), bytes) };
+                xx += per;
+            }
+        }
+        horizontal_from::<B>(row, taps, xx, out);
+    }
+
+    /// The horizontal pass for 4-byte pixels: two taps of all four byte lanes a vector, so
+    /// that an output pixel takes four multiplies instead of eight half-empty ones; two output
+    /// pixels are finished together. The same sums as [`super::horizontal`].
+    #[target_feature(enable = "avx2")]
+    pub fn horizontal_quad(row: &[u8], taps: &Taps, out: &mut [u8]) {
+        let n = out.len() / 4;
+        let mut xx = 0;
+        if !taps.wide.is_empty() {
+            while xx + 2 <= n && (taps.start[xx + 1] + WIDE) * 4 <= row.len() {
+                let (a, b) = (quad(row, taps, xx), quad(row, taps, xx + 1));
+                // Even taps plus odd taps, output `xx` in the low half, `xx + 1` in the high.
+                let s = _mm256_add_epi32(
+                    _mm256_permute2x128_si256(a, b, 0x20),
+                    _mm256_permute2x128_si256(a, b, 0x31),
+                );
+                let bytes = clip(s);
+                let o = &mut out[xx * 4..(xx + 2) * 4];
+                // SAFETY: `o` holds the 8 bytes stored.
+                unsafe { _mm_storel_epi64(o.as_mut_ptr().cast(), bytes) };
+                xx += 2;
+            }
+        }
+        horizontal_from::<4>(row, taps, xx, out);
+    }
+
+    /// Output pixel `xx` of 4-byte pixels: its even taps' weighted sums of the four lanes in the
+    /// low half, its odd taps' in the high half.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn quad(row: &[u8], taps: &Taps, xx: usize) -> __m256i {
+        let x0 = taps.start[xx] * 4;
+        let px = &row[x0..x0 + WIDE * 4];
+        let w = &taps.wide[xx * WIDE..(xx + 1) * WIDE];
+        // SAFETY: `w` holds the 8 i32 loaded.
+        let w = unsafe { _mm256_loadu_si256(w.as_ptr().cast()) };
+        let mut s = _mm256_setzero_si256();
+        for (k, pair) in px.chunks_exact(8).enumerate() {
+            let k = 2 * k as i32;
+            let wk = _mm256_permutevar8x32_epi32(
+                w,
+                _mm256_setr_epi32(k, k, k, k, k + 1, k + 1, k + 1, k + 1),
+            );
+            // SAFETY: `pair` holds the 8 bytes loaded.
+            let p = unsafe { _mm_loadl_epi64(pair.as_ptr().cast()) };
+            s = _mm256_add_epi32(s, _mm256_mullo_epi32(_mm256_cvtepu8_epi32(p), wk));
+        }
+        s
+    }
+
+    /// Rounded, shifted and clamped to bytes (Pillow's `clip8`, the saturating packs doing the
+    /// clamp): the eight sums in the first eight bytes.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn clip(s: __m256i) -> __m128i {
+        let s = _mm256_srai_epi32(
+            _mm256_add_epi32(s, _mm256_set1_epi32(HALF)),
+            PRECISION_BITS as i32,
+        );
+        let words = _mm_packs_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+        _mm_packus_epi16(words, words)
+    }
+
+    /// Output pixel `xx`'s eight taps times their weights, one vector per byte lane.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn products<const B: usize>(row: &[u8], taps: &Taps, xx: usize, lanes: &mut [__m256i]) {
+        let x0 = taps.start[xx] * B;
+        let px = &row[x0..x0 + WIDE * B];
+        let w = &taps.wide[xx * WIDE..(xx + 1) * WIDE];
+        // SAFETY: `w` holds the 8 i32 loaded, `px` the 8 (B = 1) or 16 (B = 2) bytes.
+        let w = unsafe { _mm256_loadu_si256(w.as_ptr().cast()) };
+        if B == 1 {
+            let p = unsafe { _mm_loadl_epi64(px.as_ptr().cast()) };
+            lanes[0] = _mm256_mullo_epi32(_mm256_cvtepu8_epi32(p), w);
+        } else {
+            let p = unsafe { _mm_loadu_si128(px.as_ptr().cast()) };
+            // Interleaved pairs to the first lane's eight bytes, then the second's.
+            let split = _mm_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
+            let p = _mm_shuffle_epi8(p, split);
+            lanes[0] = _mm256_mullo_epi32(_mm256_cvtepu8_epi32(p), w);
+            lanes[1] = _mm256_mullo_epi32(_mm256_cvtepu8_epi32(_mm_srli_si128(p, 8)), w);
+        }
+    }
 }
 
 /// Source size, target size and filter.
@@ -337,6 +499,23 @@ impl Resizer {
         to: (usize, usize),
         r: Resample,
     ) {
+        self.resize_pixels_on(true, src, from, stride, bpp, dst, to, r)
+    }
+
+    /// [`Self::resize_pixels`]; with `simd` false on the portable path whatever the CPU has.
+    #[allow(clippy::too_many_arguments)]
+    #[cfg_attr(not(target_arch = "x86_64"), allow(unused_variables))]
+    fn resize_pixels_on(
+        &mut self,
+        simd: bool,
+        src: &[u8],
+        from: (usize, usize),
+        stride: usize,
+        bpp: usize,
+        dst: &mut [u8],
+        to: (usize, usize),
+        r: Resample,
+    ) {
         assert!((1..=4).contains(&bpp), "1 to 4 bytes a pixel");
         let ((sw, sh), (dw, dh)) = (from, to);
         assert!(
@@ -349,7 +528,7 @@ impl Resizer {
         let (_, tx, ty) = self.taps.as_ref().expect("just set");
         let (tmp, acc) = (&mut self.tmp, &mut self.acc);
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") {
+        if simd && std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU supports AVX2, checked just above.
             return unsafe { resize_any_avx2(bpp, src, stride, from, (tx, ty), to, tmp, acc, dst) };
         }
@@ -450,7 +629,7 @@ mod tests {
     }
 
     #[test]
-    fn fast_path_equals_reference_for_every_filter_layout_and_stride() {
+    fn fast_and_portable_paths_equal_reference_for_every_filter_layout_and_stride() {
         let filters = [
             Resample::Bilinear,
             Resample::Bicubic,
@@ -475,7 +654,10 @@ mod tests {
                     let stride = from.0 * bpp + pad;
                     let src = bytes((i * 31 + j * 7 + bpp) as u64, stride * from.1);
                     let mut out = vec![0u8; to.0 * to.1 * bpp];
+                    let mut portable = out.clone();
                     fast.resize_pixels(&src, from, stride, bpp, &mut out, to, r);
+                    fast.resize_pixels_on(false, &src, from, stride, bpp, &mut portable, to, r);
+                    assert_eq!(out, portable, "{r:?} {from:?}→{to:?} bpp {bpp} pad {pad}");
                     // The reference works on packed RGB: compare the first three byte lanes
                     // (narrower pixels fill the rest with zeros).
                     let lanes = |p: &[u8]| [0, 1, 2].map(|c| p.get(c).copied().unwrap_or(0));
