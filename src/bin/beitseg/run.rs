@@ -98,7 +98,11 @@ pub struct RunArgs {
     /// RTSP input: transport (auto tries UDP, then TCP).
     #[arg(long, value_enum, default_value_t = Transport::Auto)]
     pub transport: Transport,
-    /// RTSP input: stop at the first camera failure instead of reconnecting with backoff.
+    /// RTSP input: reconnect with backoff when the camera drops, stalls or does not answer
+    /// (`--reconnect false` or `--no-reconnect`: stop at the first failure).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub reconnect: bool,
+    /// Same as `--reconnect false`.
     #[arg(long)]
     pub no_reconnect: bool,
     /// RTSP input: seconds without a frame before the camera counts as lost.
@@ -633,7 +637,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
                             Transport::Udp => "udp",
                         }
                         .into(),
-                        reconnect: !args.no_reconnect,
+                        reconnect: args.reconnect && !args.no_reconnect,
                         stall: Duration::from_secs_f64(args.stall_timeout.max(0.5)),
                         give_up: (args.give_up_after > 0.0)
                             .then(|| Duration::from_secs_f64(args.give_up_after)),
