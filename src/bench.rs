@@ -247,6 +247,7 @@ fn stages() -> Vec<(&'static str, MakeStage)> {
         ("preprocess_1080p", preprocess_stage),
         ("overlay_1080p", overlay_stage),
         ("mask_1080p", mask_stage),
+        ("preprocess_f16_1080p", preprocess_f16_stage),
         ("preprocess_i420_1080p", || {
             yuv_preprocess_stage(YuvFormat::I420)
         }),
@@ -385,6 +386,41 @@ fn preprocess_stage() -> Stage {
             let frame =
                 FrameRef::new(format, WIDTH, HEIGHT, WIDTH * 4, &p2[..]).expect("valid test frame");
             let _ = reference.run_reference(&frame, &mut out2);
+        }),
+    }
+}
+
+/// Preprocessing for an fp16 model (`export_beit.py --fp16`): the f32 planes, then converted to
+/// f16 as Model::run does (vectorised); the reference converts one value at a time.
+fn preprocess_f16_stage() -> Stage {
+    let format = PixelFormat::Rgbx;
+    let pixels = std::rc::Rc::new(test_picture(format, WIDTH, HEIGHT));
+    let p2 = pixels.clone();
+    let prep = beit_preprocessing(Resample::Bilinear);
+    let mut fast = Preprocessor::with(MODEL, MODEL, Layout::Nchw, &prep);
+    let mut reference = Preprocessor::with(MODEL, MODEL, Layout::Nchw, &prep);
+    let mut out = vec![0f32; fast.image_len()];
+    let mut out2 = out.clone();
+    let mut halves = vec![half::f16::ZERO; out.len()];
+    let mut halves2 = halves.clone();
+    Stage {
+        name: "preprocess_f16_1080p",
+        goal_ms: 4.0,
+        runs: 21,
+        reference_runs: 5,
+        fast: Box::new(move || {
+            let frame = FrameRef::new(format, WIDTH, HEIGHT, WIDTH * 4, &pixels[..])
+                .expect("valid test frame");
+            let _ = fast.run(&frame, &mut out);
+            half::slice::HalfFloatSliceExt::convert_from_f32_slice(&mut halves[..], &out);
+        }),
+        reference: Box::new(move || {
+            let frame =
+                FrameRef::new(format, WIDTH, HEIGHT, WIDTH * 4, &p2[..]).expect("valid test frame");
+            let _ = reference.run_reference(&frame, &mut out2);
+            for (h, v) in halves2.iter_mut().zip(&out2) {
+                *h = half::f16::from_f32(*v);
+            }
         }),
     }
 }
