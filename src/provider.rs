@@ -117,6 +117,15 @@ pub fn engine_cache_dir(
     Ok(root.join(key))
 }
 
+/// Whether `dir` holds a TensorRT engine that ONNX Runtime built earlier (`*.engine`).
+pub fn has_cached_engine(dir: &Path) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|entries| {
+        entries
+            .flatten()
+            .any(|e| e.path().extension().is_some_and(|x| x == "engine"))
+    })
+}
+
 /// Folders next to the loaded ONNX Runtime (the onnxruntime-gpu wheel's pip dependencies) that
 /// hold CUDA 13 and cuDNN 9.
 fn pip_cuda_dirs() -> (Option<PathBuf>, Option<PathBuf>) {
@@ -189,6 +198,26 @@ pub fn dispatch(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cached_engine_is_an_engine_file_in_the_folder() {
+        let dir = std::env::temp_dir().join(format!("beitseg-engine-{}", std::process::id()));
+        assert!(!has_cached_engine(&dir));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("TensorrtExecutionProvider_cache_sm90.timing"),
+            b"t",
+        )
+        .unwrap();
+        assert!(!has_cached_engine(&dir));
+        std::fs::write(
+            dir.join("TensorrtExecutionProvider_TRTKernel_graph_1_0_sm90.engine"),
+            b"e",
+        )
+        .unwrap();
+        assert!(has_cached_engine(&dir));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn auto_tries_tensorrt_then_cuda_then_cpu() {

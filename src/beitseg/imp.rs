@@ -40,7 +40,7 @@ use crate::model::{Overrides, ResizeMode, SharedModel};
 use crate::pool::{Pool, Ticket};
 use crate::provider::{Provider, ProviderRequest};
 use crate::yuv::{Colorimetry, Matrix, YuvFormat, YuvFrame};
-use crate::{palette, render, runtime};
+use crate::{palette, provider, render, runtime};
 
 /// Locks a mutex; a panic elsewhere (caught at the pad boundary) must not make every later
 /// lock panic too, so a poisoned lock is taken as it is.
@@ -663,6 +663,38 @@ impl BeitSeg {
             };
             gst::error_msg!(kind, ["{err:#}"])
         };
+        // Building a TensorRT engine takes minutes; say so before it starts.
+        if matches!(
+            overrides.provider.provider,
+            Provider::Auto | Provider::TensorRt
+        ) && provider::compiled_in().is_ok_and(|p| p.contains(&"tensorrt"))
+        {
+            let root = overrides
+                .provider
+                .engine_cache
+                .clone()
+                .unwrap_or_else(provider::default_engine_cache);
+            if let Ok(dir) = provider::engine_cache_dir(
+                &root,
+                &path,
+                overrides.provider.device_id,
+                true,
+                overrides.max_batch,
+            ) {
+                if !provider::has_cached_engine(&dir) {
+                    gst::element_imp_info!(
+                        self,
+                        gst::LibraryError::Init,
+                        [
+                            "TensorRT: no cached engine for {} in {}: the first start builds one, \
+                             which can take minutes; later starts reuse it",
+                            path.display(),
+                            dir.display()
+                        ]
+                    );
+                }
+            }
+        }
         // Sessions are shared with every other beitseg of this process that runs the same model.
         let sessions = (0..workers)
             .map(|slot| SharedModel::get(&path, &overrides, slot))
@@ -717,6 +749,11 @@ impl BeitSeg {
         // A model with a fixed batch runs exactly that many images (padded when fewer wait).
         let requested = settings.batch_size.max(1) as usize;
         let (batch, pad_to) = match info.batch {
+            // TensorRT builds an engine per input shape: partial batches are padded so that one
+            // engine (the cached one) serves every run.
+            None if info.provider == Provider::TensorRt && requested > 1 => {
+                (requested, Some(requested))
+            }
             None => (requested, None),
             Some(fixed) => {
                 if requested != fixed && requested > 1 {
