@@ -195,6 +195,22 @@ pub fn dispatch(
     })
 }
 
+/// The execution providers this ONNX Runtime build was compiled with (the runtime must be
+/// loaded: see [`crate::runtime::init`]). Compiled in does not mean usable: CUDA and TensorRT
+/// also need their libraries and a GPU when a session registers them.
+pub fn compiled_in() -> Result<Vec<&'static str>> {
+    use ort::ep::ExecutionProvider;
+    let mut names = Vec::new();
+    if ep::TensorRT::is_available()? {
+        names.push("tensorrt");
+    }
+    if ep::CUDA::is_available()? {
+        names.push("cuda");
+    }
+    names.push("cpu");
+    Ok(names)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -253,20 +269,4 @@ mod tests {
             model_fingerprint(&other).unwrap()
         );
     }
-}
-
-/// The execution providers this ONNX Runtime build was compiled with (the runtime must be
-/// loaded: see [`crate::runtime::init`]). Compiled in does not mean usable: CUDA and TensorRT
-/// also need their libraries and a GPU when a session registers them.
-pub fn compiled_in() -> Result<Vec<&'static str>> {
-    use ort::ep::ExecutionProvider;
-    let mut names = Vec::new();
-    if ep::TensorRT::is_available()? {
-        names.push("tensorrt");
-    }
-    if ep::CUDA::is_available()? {
-        names.push("cuda");
-    }
-    names.push("cpu");
-    Ok(names)
 }

@@ -6,7 +6,6 @@
 mod common;
 
 use common::*;
-use gst::prelude::*;
 
 #[test]
 fn run_writes_a_playable_mp4_with_every_frame() {

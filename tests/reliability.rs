@@ -303,7 +303,8 @@ fn every_writable_property_can_change_while_playing() {
         .unwrap();
     pipeline.set_state(gst::State::Playing).unwrap();
     let mut frames = 0;
-    let changes: Vec<Box<dyn Fn(&gst::Element)>> = vec![
+    type Change = Box<dyn Fn(&gst::Element)>;
+    let changes: Vec<Change> = vec![
         Box::new(|e| e.set_property("alpha", 0.9f64)),
         Box::new(|e| e.set_property_from_str("mode", "color")),
         Box::new(|e| e.set_property("classes", Some("person"))),

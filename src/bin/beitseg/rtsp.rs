@@ -355,7 +355,7 @@ impl Camera {
                         b.set_dts(gst::ClockTime::NONE);
                     }
                     // A leaky queue drops its oldest frame to take this one when full.
-                    let max = u64::from(target.max_buffers());
+                    let max = target.max_buffers();
                     if !target.is_block() && max > 0 && target.current_level_buffers() >= max {
                         dropped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     }
