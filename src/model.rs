@@ -163,8 +163,11 @@ pub struct SharedModel {
     model: Mutex<Model>,
 }
 
-static SHARED: LazyLock<Mutex<HashMap<String, Weak<SharedModel>>>> =
-    LazyLock::new(Default::default);
+/// One entry per model, overrides and slot. Each entry has its own lock, held while its
+/// session loads: the same session is never loaded twice, and different ones load in parallel.
+type Entry = Arc<Mutex<Weak<SharedModel>>>;
+
+static SHARED: LazyLock<Mutex<HashMap<String, Entry>>> = LazyLock::new(Default::default);
 
 impl From<Model> for Arc<SharedModel> {
     fn from(model: Model) -> Self {
@@ -181,14 +184,21 @@ impl SharedModel {
     pub fn get(path: &Path, overrides: &Overrides, slot: usize) -> Result<Arc<Self>> {
         let canonical = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
         let key = format!("{}|{overrides:?}|{slot}", canonical.display());
-        // Loading under the lock keeps two elements from loading the same session twice.
-        let mut shared = SHARED.lock().unwrap_or_else(|e| e.into_inner());
-        shared.retain(|_, weak| weak.strong_count() > 0);
-        if let Some(model) = shared.get(&key).and_then(Weak::upgrade) {
+        let entry = {
+            let mut shared = SHARED.lock().unwrap_or_else(|e| e.into_inner());
+            // Forget entries whose session is gone, unless someone is loading them right now.
+            shared.retain(|_, entry| match entry.try_lock() {
+                Ok(weak) => weak.strong_count() > 0 || Arc::strong_count(entry) > 1,
+                Err(_) => true,
+            });
+            shared.entry(key).or_default().clone()
+        };
+        let mut weak = entry.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(model) = weak.upgrade() {
             return Ok(model);
         }
         let model: Arc<SharedModel> = Model::load(path, overrides)?.into();
-        shared.insert(key, Arc::downgrade(&model));
+        *weak = Arc::downgrade(&model);
         Ok(model)
     }
 

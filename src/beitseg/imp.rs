@@ -696,10 +696,24 @@ impl BeitSeg {
             }
         }
         // Sessions are shared with every other beitseg of this process that runs the same model.
-        let sessions = (0..workers)
-            .map(|slot| SharedModel::get(&path, &overrides, slot))
-            .collect::<Result<Vec<_>>>()
-            .map_err(load_error)?;
+        // They load in parallel: a GPU session can take a minute to create (cuDNN's algorithm
+        // search), and N workers should not wait N minutes.
+        let sessions = std::thread::scope(|scope| {
+            let loads: Vec<_> = (0..workers)
+                .map(|slot| {
+                    let (path, overrides) = (&path, &overrides);
+                    scope.spawn(move || SharedModel::get(path, overrides, slot))
+                })
+                .collect();
+            loads
+                .into_iter()
+                .map(|load| {
+                    load.join()
+                        .unwrap_or_else(|_| Err(anyhow!("loading the model panicked")))
+                })
+                .collect::<Result<Vec<_>>>()
+        })
+        .map_err(load_error)?;
         let info = sessions[0].info().clone();
         let provider_line = match info.provider_notes.is_empty() {
             true => info.provider.name().to_string(),
