@@ -25,6 +25,10 @@ if [ ! -f "$model" ]; then
   echo "exported $model in $(( $(date +%s) - t0 )) s"
 fi
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
+# Default sweep: batch 1, 4 and 8 (a run of one config costs ~2 min there: session creation with
+# cuDNN's algorithm search, then 200 frames). For the engine cache, run a "tensorrt B W" config
+# twice: the second run's load_s is the cached start.
+[ $# -gt 0 ] || set -- "cuda 1 1" "cuda 4 2" "cuda 8 2"
 bin=${GPU_BENCH_BIN:-.gpu/bin/beitseg}
 export LD_LIBRARY_PATH="${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}$(cd "$(dirname "$bin")" && pwd)"
 for cfg in "$@"; do
