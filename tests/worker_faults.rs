@@ -52,6 +52,13 @@ fn run_with_fault(fault: &str, workers: u32) -> (usize, String) {
             frames += 1;
         }
     };
+    // Frames pushed just before the error may still wait in the appsink.
+    while sink
+        .try_pull_sample(gst::ClockTime::from_mseconds(100))
+        .is_some()
+    {
+        frames += 1;
+    }
     // Stopping is bounded: nothing waits for the failed frame.
     let t = Instant::now();
     pipeline.set_state(gst::State::Null).unwrap();
