@@ -313,16 +313,19 @@ impl Camera {
             _ => "tcp+udp+udp-mcast",
         };
         let pipeline = gst::parse::launch(&format!(
-            "rtspsrc name=camera location=\"{}\" latency={} protocols={protocols} \
-             tcp-timeout={} ! decodebin ! appsink name=frames sync=false max-buffers=2 \
-             caps=video/x-raw",
-            self.options.url.replace('"', "%22"),
+            "rtspsrc name=camera latency={} protocols={protocols} tcp-timeout={} ! decodebin ! \
+             appsink name=frames sync=false max-buffers=2 caps=video/x-raw",
             self.options.latency_ms,
             self.options.stall.as_micros()
         ))
         .map_err(|e| anyhow!("cannot build the camera pipeline: {e}"))?
         .downcast::<gst::Pipeline>()
         .map_err(|_| anyhow!("the camera pipeline is not a pipeline"))?;
+        // Set as a property, not in the description: a URL may hold any character.
+        pipeline
+            .by_name("camera")
+            .context("camera pipeline without its rtspsrc")?
+            .set_property("location", &self.options.url);
         let appsink = pipeline
             .by_name("frames")
             .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
