@@ -136,7 +136,8 @@ impl Drop for Server {
 /// (the media is shared by all clients). Frames arriving while nobody watches are dropped.
 pub struct Restream {
     _server: Server,
-    sources: Arc<Mutex<Vec<gst_app::AppSrc>>>,
+    /// The appsrc of each prepared media; weak, so a media that is gone drops out.
+    sources: Arc<Mutex<Vec<gst::glib::WeakRef<gst_app::AppSrc>>>>,
     pub url: String,
 }
 
@@ -149,7 +150,7 @@ impl Restream {
             streaming_h264(kbps)?
         ));
         factory.set_shared(true);
-        let sources: Arc<Mutex<Vec<gst_app::AppSrc>>> = Arc::default();
+        let sources: Arc<Mutex<Vec<gst::glib::WeakRef<gst_app::AppSrc>>>> = Arc::default();
         factory.connect_media_configure({
             let sources = sources.clone();
             move |_, media| {
@@ -164,7 +165,7 @@ impl Restream {
                     sources
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())
-                        .push(appsrc);
+                        .push(appsrc.downgrade());
                 }
             }
         });
@@ -183,10 +184,13 @@ impl Restream {
         };
         let mut sources = self.sources.lock().unwrap_or_else(|p| p.into_inner());
         sources.retain(|src| {
+            let Some(src) = src.upgrade() else {
+                // The media is gone.
+                return false;
+            };
             let Some(now) = src.current_running_time() else {
                 // Not playing yet: keep it, drop the frame.
-                return src.current_state() != gst::State::Null
-                    || src.pending_state() != gst::State::VoidPending;
+                return true;
             };
             if src.caps().as_ref() != Some(&caps) {
                 src.set_caps(Some(&caps));
