@@ -14,6 +14,7 @@ url=${1:?usage: $0 rtsp://CAMERA/PATH [rtsp://HOST:PORT/PATH]}
 serve=${2:-rtsp://0.0.0.0:8554/segmented}
 cli="$root/target/release/beitseg"
 [ -x "$cli" ] || { echo "$0: $cli is not built: run scripts/setup.sh first" >&2; exit 1; }
+# Of PROPS, the CLI takes classes=… (its other settings are flags: see `beitseg run --help`).
 classes=()
 for p in "${props[@]}"; do
   case $p in classes=*) classes=(--classes "${p#classes=}") ;; esac

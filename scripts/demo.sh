@@ -24,7 +24,7 @@ target/release/beitseg run "$input" --model "$model" --mode overlay --alpha 0.5 
 
 # One frame a second of the input and of the result.
 width=$(gst-launch-1.0 -v filesrc location="$input" ! decodebin ! fakesink num-buffers=1 2>/dev/null \
-  | grep -o 'width=(int)[0-9]*' | head -n1 | cut -d')' -f2)
+  | grep -o 'width=(int)[0-9]*' | head -n1 | cut -d')' -f2 || true)
 frames=out/.frames; rm -rf "$frames"; mkdir -p "$frames"
 for pair in "before:$input" "after:out/sample-segmented.mp4"; do
   gst-launch-1.0 -q filesrc location="${pair#*:}" ! decodebin ! videoconvert ! videorate ! \

@@ -21,9 +21,10 @@ for target in metadata labels_palette; do
   log=$(mktemp)
   if ! cargo fuzz run "$target" -- -max_total_time="$seconds" >"$log" 2>&1; then
     tail -n 60 "$log" >&2
-    echo "fuzz: $target found a crash (reproducer in fuzz/artifacts/$target/)" >&2
+    rm -f "$log"
+    echo "fuzz: $target failed (a crash leaves its reproducer in fuzz/artifacts/$target/)" >&2
     exit 1
   fi
-  grep -E "^Done" "$log" | sed "s/^/fuzz: $target: /" >&2
+  { grep -E "^Done" "$log" || true; } | sed "s/^/fuzz: $target: /" >&2
   rm -f "$log"
 done

@@ -10,6 +10,8 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-cargo test --release --locked --no-fail-fast "$@" 2>&1 | tee "$log"
-# One closing line for the whole run (cargo prints one per test binary).
+status=0
+cargo test --release --locked --no-fail-fast "$@" 2>&1 | tee "$log" || status=$?
+# One closing line for the whole run (cargo prints one per test binary), failed or not.
 awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
+exit "$status"

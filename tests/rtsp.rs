@@ -201,6 +201,8 @@ fn a_camera_that_never_answers_or_sends_garbage_is_retried_then_given_up_in_boun
         assert!(!ok, "{what}: {err}");
         assert!(err.contains("reconnecting in"), "{what}: {err}");
         assert!(err.contains("gave up after 3 s"), "{what}: {err}");
+        // The backoff grows: 0.5 s, then 1 s.
+        assert!(err.contains("reconnecting in 1.0 s"), "{what}: {err}");
         assert!(took < Duration::from_secs(20), "{what}: took {took:?}");
     }
 }

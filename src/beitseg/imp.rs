@@ -696,21 +696,22 @@ impl BeitSeg {
             }
         }
         // Sessions are shared with every other beitseg of this process that runs the same model.
-        // They load in parallel: a GPU session can take a minute to create (cuDNN's algorithm
-        // search), and N workers should not wait N minutes.
+        // The first loads alone (a TensorRT engine is built once and cached, not N times at
+        // once); the others then load in parallel: a GPU session can take a minute to create
+        // (cuDNN's algorithm search), and N workers should not wait N minutes.
+        let first = SharedModel::get(&path, &overrides, 0).map_err(load_error)?;
         let sessions = std::thread::scope(|scope| {
-            let loads: Vec<_> = (0..workers)
+            let loads: Vec<_> = (1..workers)
                 .map(|slot| {
                     let (path, overrides) = (&path, &overrides);
                     scope.spawn(move || SharedModel::get(path, overrides, slot))
                 })
                 .collect();
-            loads
-                .into_iter()
-                .map(|load| {
+            std::iter::once(Ok(first))
+                .chain(loads.into_iter().map(|load| {
                     load.join()
                         .unwrap_or_else(|_| Err(anyhow!("loading the model panicked")))
-                })
+                }))
                 .collect::<Result<Vec<_>>>()
         })
         .map_err(load_error)?;

@@ -188,10 +188,10 @@ fn model_bench(args: &BenchArgs, model: &Path) -> Result<()> {
         .collect();
     m.run(input.clone(), batch)?;
     let t = Instant::now();
-    for _ in 0..args.iterations {
+    for _ in 0..args.iterations.max(1) {
         m.run(input.clone(), batch)?;
     }
-    let per = t.elapsed().as_secs_f64() / args.iterations as f64;
+    let per = t.elapsed().as_secs_f64() / args.iterations.max(1) as f64;
     let raw_fps = batch as f64 / per;
     let provider_used = info.provider.name();
     emit(
@@ -279,15 +279,19 @@ fn soak(args: &BenchArgs) -> Result<()> {
     let mut marks = vec![10u64, 50, 100].into_iter().peekable();
     let mut first_rss = None;
     let result = loop {
-        if let Some(msg) = bus.timed_pop_filtered(
+        let msg = bus.timed_pop_filtered(
             gst::ClockTime::from_mseconds(10),
             &[gst::MessageType::Error, gst::MessageType::Eos],
-        ) {
+        );
+        let done = count.load(Ordering::Relaxed);
+        if let Some(msg) = msg {
             if let Some(e) = crate::run::error_text(&msg) {
                 break Err(anyhow!("{e}"));
             }
+            if done < total {
+                break Err(anyhow!("the stream ended after {done} of {total} frames"));
+            }
         }
-        let done = count.load(Ordering::Relaxed);
         while let Some(&pct) = marks.peek() {
             if done * 100 < total * pct {
                 break;
@@ -322,15 +326,15 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
     let model = args.model.clone().unwrap_or_else(|| {
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("samples/beit-tiny-ade/model.onnx")
     });
-    if !model.is_file() {
-        bail!("model {}: no such file", model.display());
-    }
     let which = if args.which.is_empty() {
         vec![Which::Kernels, Which::Pool, Which::Model]
     } else {
         args.which.clone()
     };
     for w in which {
+        if matches!(w, Which::Pool | Which::Model) && !model.is_file() {
+            bail!("model {}: no such file", model.display());
+        }
         match w {
             Which::Kernels => {
                 gstbeitseg::bench::kernels(args.json, args.stage.as_deref())?;

@@ -24,14 +24,18 @@ pub struct Endpoint {
 impl Endpoint {
     pub fn parse(url: &str) -> Result<Self> {
         let rest = url
-            .strip_prefix("rtsp://")
+            .get(..7)
+            .filter(|scheme| scheme.eq_ignore_ascii_case("rtsp://"))
+            .map(|_| &url[7..])
             .ok_or_else(|| anyhow!("{url}: an RTSP output is rtsp://HOST:PORT/PATH"))?;
         let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
         let (host, port) = match authority.rsplit_once(':') {
             Some((h, p)) => (
                 h,
                 p.parse::<u16>()
-                    .map_err(|_| anyhow!("{url}: {p:?} is not a port number"))?,
+                    .ok()
+                    .filter(|&p| p > 0)
+                    .ok_or_else(|| anyhow!("{url}: {p:?} is not a port number"))?,
             ),
             None => (authority, 8554),
         };
@@ -80,6 +84,7 @@ pub fn streaming_h264(kbps: u32) -> Result<String> {
 
 /// A gst-rtsp-server running on its own main loop thread; stops when dropped.
 pub struct Server {
+    context: gst::glib::MainContext,
     main_loop: gst::glib::MainLoop,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -101,7 +106,7 @@ impl Server {
             )
         })?;
         let main_loop = gst::glib::MainLoop::new(Some(&context), false);
-        let context = context.clone();
+        let loop_context = context.clone();
         let thread = std::thread::Builder::new()
             .name("rtsp-server".into())
             .spawn({
@@ -110,13 +115,14 @@ impl Server {
                     let _server = server;
                     main_loop.run();
                     // Closes the listening socket.
-                    if let Some(s) = context.find_source_by_id(&source) {
+                    if let Some(s) = loop_context.find_source_by_id(&source) {
                         s.destroy();
                     }
                 }
             })
             .context("cannot start the RTSP server thread")?;
         Ok(Server {
+            context,
             main_loop,
             thread: Some(thread),
         })
@@ -125,7 +131,9 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        self.main_loop.quit();
+        // Through the loop's own context: a quit() before the thread enters run() would be lost.
+        let main_loop = self.main_loop.clone();
+        self.context.invoke(move || main_loop.quit());
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -276,6 +284,8 @@ pub struct Camera {
     /// When the camera was last seen: a frame, or the start of a connection attempt.
     last_seen: Arc<Mutex<Instant>>,
     frames: Arc<std::sync::atomic::AtomicU64>,
+    /// Frames of the current connection only.
+    connection_frames: Arc<std::sync::atomic::AtomicU64>,
     dropped: Arc<std::sync::atomic::AtomicU64>,
     lost_since: Option<Instant>,
     server_closed: bool,
@@ -292,6 +302,7 @@ impl Camera {
             attempt: 0,
             last_seen: Arc::new(Mutex::new(Instant::now())),
             frames: Arc::default(),
+            connection_frames: Arc::default(),
             dropped: Arc::default(),
             lost_since: None,
             server_closed: false,
@@ -310,6 +321,11 @@ impl Camera {
         self.dropped.load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    fn connection_frames(&self) -> u64 {
+        self.connection_frames
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     fn connect(&mut self) -> Result<()> {
         let protocols = match self.options.transport.as_str() {
             "tcp" => "tcp",
@@ -325,11 +341,15 @@ impl Camera {
         .map_err(|e| anyhow!("cannot build the camera pipeline: {e}"))?
         .downcast::<gst::Pipeline>()
         .map_err(|_| anyhow!("the camera pipeline is not a pipeline"))?;
-        // Set as a property, not in the description: a URL may hold any character.
-        pipeline
+        let rtspsrc = pipeline
             .by_name("camera")
-            .context("camera pipeline without its rtspsrc")?
-            .set_property("location", &self.options.url);
+            .context("camera pipeline without its rtspsrc")?;
+        // Set as a property, not in the description: a URL may hold any character.
+        rtspsrc.set_property("location", &self.options.url);
+        if protocols != "udp" && protocols != "tcp" {
+            // Auto: give up on UDP (and retry over TCP) well before the stall timer fires.
+            rtspsrc.set_property("timeout", (self.options.stall.as_micros() / 3) as u64);
+        }
         let appsink = pipeline
             .by_name("frames")
             .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
@@ -337,6 +357,8 @@ impl Camera {
         let target = self.target.clone();
         let last_seen = self.last_seen.clone();
         let frames = self.frames.clone();
+        let connection_frames = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        self.connection_frames = connection_frames.clone();
         let dropped = self.dropped.clone();
         appsink.set_callbacks(
             gst_app::AppSinkCallbacks::builder()
@@ -344,6 +366,7 @@ impl Camera {
                     let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
                     *last_seen.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
                     frames.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    connection_frames.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     // Timestamps from the camera restart at every connection: stamp each frame
                     // with the segmentation pipeline's running time instead.
                     let (Some(buffer), Some(caps)) = (sample.buffer(), sample.caps_owned()) else {
@@ -450,7 +473,7 @@ impl Camera {
                     }
                 }
                 gst::MessageView::Eos(_) => {
-                    if self.server_closed || self.frames() == 0 {
+                    if self.server_closed || self.connection_frames() == 0 {
                         return self.lost("the server closed the connection");
                     }
                     // The camera ended its stream (RTCP BYE): end ours.
@@ -469,7 +492,7 @@ impl Camera {
                 self.options.stall.as_secs_f64()
             ));
         }
-        if self.frames() > 0 && last.elapsed() < Duration::from_secs(1) {
+        if self.connection_frames() > 0 && last.elapsed() < Duration::from_secs(1) {
             // Streaming again: the next loss starts the backoff from the beginning.
             if self.lost_since.take().is_some() {
                 eprintln!("\ncamera {}: receiving frames again", self.options.url);
@@ -508,6 +531,7 @@ mod tests {
             }
         );
         assert_eq!(Endpoint::parse("rtsp://localhost/x").unwrap().port, 8554);
+        assert_eq!(Endpoint::parse("RTSP://h:1/x").unwrap().path, "/x");
         assert_eq!(
             Endpoint::parse("rtsp://0.0.0.0:9/a").unwrap().client_url(),
             "rtsp://127.0.0.1:9/a"
@@ -516,6 +540,7 @@ mod tests {
             "rtsp://0.0.0.0:8554",
             "rtsp://:8554/a",
             "rtsp://h:port/a",
+            "rtsp://h:0/a",
             "http://h/a",
         ] {
             assert!(Endpoint::parse(bad).is_err(), "{bad}");

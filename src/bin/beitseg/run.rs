@@ -223,13 +223,19 @@ fn check_reachable(url: &str) -> Result<()> {
     let rest = &url[url.find("://").map_or(0, |i| i + 3)..];
     let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
     let authority = authority.rsplit('@').next().unwrap_or(authority);
-    let (host, port) = match authority.rsplit_once(':') {
-        Some((h, p)) if !h.ends_with(']') || authority.starts_with('[') => (
-            h.trim_matches(['[', ']']),
-            p.parse::<u16>()
-                .map_err(|_| anyhow!("input {url}: {p:?} is not a port number"))?,
-        ),
-        _ => (authority, default_port),
+    // host, host:port, [v6] or [v6]:port
+    let (host, port) = match authority.strip_prefix('[').and_then(|a| a.split_once(']')) {
+        Some((h, rest)) => (h, rest.strip_prefix(':')),
+        None => match authority.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        },
+    };
+    let port = match port {
+        Some(p) => p
+            .parse::<u16>()
+            .map_err(|_| anyhow!("input {url}: {p:?} is not a port number"))?,
+        None => default_port,
     };
     let addrs: Vec<_> = (host, port)
         .to_socket_addrs()
@@ -595,13 +601,30 @@ pub fn run(args: &RunArgs) -> Result<()> {
     };
 
     // Ctrl-C sends EOS so that the output file is finalised and playable.
+    // A second Ctrl-C stops at once, whatever the pipeline is doing.
     let interrupted = Arc::new(AtomicBool::new(false));
     {
         let flag = interrupted.clone();
-        if let Err(e) = ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed)) {
+        if let Err(e) = ctrlc::set_handler(move || {
+            if flag.swap(true, Ordering::Relaxed) {
+                eprintln!("\ninterrupted twice: stopping without finishing the output");
+                std::process::exit(130);
+            }
+        }) {
             eprintln!("warning: Ctrl-C will not finalise the output: {e}");
         }
     }
+    let seconds = |flag: &str, v: f64| {
+        Duration::try_from_secs_f64(v).map_err(|_| anyhow!("{flag} {v:?}: not a number of seconds"))
+    };
+    let stall = seconds("--stall-timeout", args.stall_timeout.max(0.5))?;
+    let give_up = match args.give_up_after {
+        v if v > 0.0 => Some(seconds("--give-up-after", v)?),
+        _ => None,
+    };
+    // Outside the closure below: it is dropped only after the pipeline has stopped, so that a
+    // camera thread blocked on a full input queue is released first.
+    let mut camera: Option<Camera> = None;
 
     let result = (|| {
         if pipeline.set_state(gst::State::Playing).is_err() {
@@ -614,7 +637,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
                 why.unwrap_or_else(|| "cannot start the pipeline".into())
             );
         }
-        let mut camera = match &input {
+        camera = match &input {
             Input::Rtsp(url) => {
                 let target = pipeline
                     .by_name("camera")
@@ -638,9 +661,8 @@ pub fn run(args: &RunArgs) -> Result<()> {
                         }
                         .into(),
                         reconnect: args.reconnect && !args.no_reconnect,
-                        stall: Duration::from_secs_f64(args.stall_timeout.max(0.5)),
-                        give_up: (args.give_up_after > 0.0)
-                            .then(|| Duration::from_secs_f64(args.give_up_after)),
+                        stall,
+                        give_up,
                     },
                     target,
                 )?)
@@ -722,6 +744,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
         Ok(())
     })();
     let _ = pipeline.set_state(gst::State::Null);
+    drop(camera);
     drop(restream);
     result
 }
