@@ -5,6 +5,7 @@
 # Makes a fresh Debian 12 ready to build and run beitseg: GStreamer 1.22 development files and
 # plugins (apt), ONNX Runtime 1.31.1 from PyPI in the project's .venv, and a release build of the
 # plugin (target/release/libgstbeitseg.so). Safe to run again; it only does what is missing.
+# (procps: the tests send Ctrl-C to the CLI with kill.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,6 +14,7 @@ packages=(
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools
   libgstrtspserver-1.0-dev gstreamer1.0-rtsp
+  procps
 )
 python3 -c 'import venv, ensurepip' 2>/dev/null || packages+=(python3-venv python3-pip)
 missing=()
