@@ -363,6 +363,17 @@ fn beit_preprocessing(resample: Resample) -> Preprocessing {
 }
 
 fn preprocess_stage() -> Stage {
+    preprocess_rgbx_stage(false)
+}
+
+/// Preprocessing for an fp16 model (`export_beit.py --fp16`): the f32 planes, then converted to
+/// f16 as Model::run does (vectorised); the reference converts one value at a time.
+fn preprocess_f16_stage() -> Stage {
+    preprocess_rgbx_stage(true)
+}
+
+/// 1080p RGBx → 640x640 NCHW, f32 or (`f16`) then converted to f16.
+fn preprocess_rgbx_stage(f16: bool) -> Stage {
     let format = PixelFormat::Rgbx;
     let pixels = std::rc::Rc::new(test_picture(format, WIDTH, HEIGHT));
     let p2 = pixels.clone();
@@ -371,8 +382,14 @@ fn preprocess_stage() -> Stage {
     let mut reference = Preprocessor::with(MODEL, MODEL, Layout::Nchw, &prep);
     let mut out = vec![0f32; fast.image_len()];
     let mut out2 = out.clone();
+    let mut halves = vec![half::f16::ZERO; if f16 { out.len() } else { 0 }];
+    let mut halves2 = halves.clone();
     Stage {
-        name: "preprocess_1080p",
+        name: if f16 {
+            "preprocess_f16_1080p"
+        } else {
+            "preprocess_1080p"
+        },
         goal_ms: 4.0,
         runs: 21,
         reference_runs: 5,
@@ -381,38 +398,9 @@ fn preprocess_stage() -> Stage {
                 .expect("valid test frame");
             // The frame is valid, so preprocessing cannot fail.
             let _ = fast.run(&frame, &mut out);
-        }),
-        reference: Box::new(move || {
-            let frame =
-                FrameRef::new(format, WIDTH, HEIGHT, WIDTH * 4, &p2[..]).expect("valid test frame");
-            let _ = reference.run_reference(&frame, &mut out2);
-        }),
-    }
-}
-
-/// Preprocessing for an fp16 model (`export_beit.py --fp16`): the f32 planes, then converted to
-/// f16 as Model::run does (vectorised); the reference converts one value at a time.
-fn preprocess_f16_stage() -> Stage {
-    let format = PixelFormat::Rgbx;
-    let pixels = std::rc::Rc::new(test_picture(format, WIDTH, HEIGHT));
-    let p2 = pixels.clone();
-    let prep = beit_preprocessing(Resample::Bilinear);
-    let mut fast = Preprocessor::with(MODEL, MODEL, Layout::Nchw, &prep);
-    let mut reference = Preprocessor::with(MODEL, MODEL, Layout::Nchw, &prep);
-    let mut out = vec![0f32; fast.image_len()];
-    let mut out2 = out.clone();
-    let mut halves = vec![half::f16::ZERO; out.len()];
-    let mut halves2 = halves.clone();
-    Stage {
-        name: "preprocess_f16_1080p",
-        goal_ms: 4.0,
-        runs: 21,
-        reference_runs: 5,
-        fast: Box::new(move || {
-            let frame = FrameRef::new(format, WIDTH, HEIGHT, WIDTH * 4, &pixels[..])
-                .expect("valid test frame");
-            let _ = fast.run(&frame, &mut out);
-            half::slice::HalfFloatSliceExt::convert_from_f32_slice(&mut halves[..], &out);
+            if f16 {
+                half::slice::HalfFloatSliceExt::convert_from_f32_slice(&mut halves[..], &out);
+            }
         }),
         reference: Box::new(move || {
             let frame =
