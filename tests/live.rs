@@ -12,13 +12,10 @@ use gst::prelude::*;
 /// pipeline and the element.
 fn play_live(caps_and_count: &str, props: &str, tail: &str) -> (gst::Pipeline, gst::Element) {
     init_gst();
-    let pipeline = gst::parse::launch(&format!(
+    let pipeline = launch_pipeline(&format!(
         "videotestsrc is-live=true {caps_and_count} ! beitseg name=seg model={} {props} ! {tail}",
         tiny_beit().display()
-    ))
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
+    ));
     let seg = pipeline.by_name("seg").unwrap();
     pipeline.set_state(gst::State::Playing).unwrap();
     (pipeline, seg)
@@ -86,23 +83,12 @@ fn slow_sink_with_drop_oldest_drops_counts_and_stays_bounded() {
 fn interval_reuses_the_anchor_frames_class_map() {
     init_gst();
     let (w, h) = (96usize, 64usize);
-    let pipeline = gst::parse::launch(&format!(
+    let pipeline = launch_pipeline(&format!(
         "appsrc name=in format=time ! beitseg model={} mode=mask interval=3 workers=2 ! appsink name=out sync=false",
         selfie().display()
-    ))
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
-    let src = pipeline
-        .by_name("in")
-        .unwrap()
-        .downcast::<gst_app::AppSrc>()
-        .unwrap();
-    let sink = pipeline
-        .by_name("out")
-        .unwrap()
-        .downcast::<gst_app::AppSink>()
-        .unwrap();
+    ));
+    let src: gst_app::AppSrc = element(&pipeline, "in");
+    let sink: gst_app::AppSink = element(&pipeline, "out");
     src.set_caps(Some(
         &format!("video/x-raw,format=RGB,width={w},height={h},framerate=25/1")
             .parse::<gst::Caps>()

@@ -225,24 +225,13 @@ fn buffers_without_timestamps_and_gap_events_pass_through() {
 fn resolution_and_format_change_mid_stream() {
     init_gst();
     let model = selfie();
-    let pipeline = gst::parse::launch(&format!(
+    let pipeline = launch_pipeline(&format!(
         "appsrc name=in format=time ! beitseg model=\"{}\" mode=mask workers=2 ! \
          appsink name=out sync=false",
         model.display()
-    ))
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
-    let src = pipeline
-        .by_name("in")
-        .unwrap()
-        .downcast::<gst_app::AppSrc>()
-        .unwrap();
-    let sink = pipeline
-        .by_name("out")
-        .unwrap()
-        .downcast::<gst_app::AppSink>()
-        .unwrap();
+    ));
+    let src: gst_app::AppSrc = element(&pipeline, "in");
+    let sink: gst_app::AppSink = element(&pipeline, "out");
     pipeline.set_state(gst::State::Playing).unwrap();
     let mut expected = Vec::new();
     let mut t = 0;
@@ -286,21 +275,14 @@ fn resolution_and_format_change_mid_stream() {
 #[test]
 fn every_writable_property_can_change_while_playing() {
     init_gst();
-    let pipeline = gst::parse::launch(&format!(
+    let pipeline = launch_pipeline(&format!(
         "videotestsrc num-buffers=120 is-live=true ! \
          video/x-raw,format=RGB,width=64,height=48,framerate=200/1 ! \
          beitseg name=seg model=\"{}\" ! appsink name=out sync=false",
         selfie().display()
-    ))
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
+    ));
     let seg = pipeline.by_name("seg").unwrap();
-    let sink = pipeline
-        .by_name("out")
-        .unwrap()
-        .downcast::<gst_app::AppSink>()
-        .unwrap();
+    let sink: gst_app::AppSink = element(&pipeline, "out");
     pipeline.set_state(gst::State::Playing).unwrap();
     let mut frames = 0;
     type Change = Box<dyn Fn(&gst::Element)>;
@@ -347,19 +329,12 @@ fn two_pipelines_in_one_process_at_once() {
     init_gst();
     let run = |model: std::path::PathBuf, n: u32| {
         std::thread::spawn(move || {
-            let pipeline = gst::parse::launch(&format!(
+            let pipeline = launch_pipeline(&format!(
                 "videotestsrc num-buffers={n} ! video/x-raw,format=BGRx,width=80,height=60 ! \
                  beitseg model=\"{}\" workers=1 ! appsink name=out sync=false",
                 model.display()
-            ))
-            .unwrap()
-            .downcast::<gst::Pipeline>()
-            .unwrap();
-            let sink = pipeline
-                .by_name("out")
-                .unwrap()
-                .downcast::<gst_app::AppSink>()
-                .unwrap();
+            ));
+            let sink: gst_app::AppSink = element(&pipeline, "out");
             pipeline.set_state(gst::State::Playing).unwrap();
             let mut frames = 0;
             while sink

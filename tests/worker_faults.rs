@@ -18,19 +18,12 @@ fn run_with_fault(fault: &str, workers: u32) -> (usize, String) {
     // variable only when an element starts.
     unsafe { std::env::set_var("BEITSEG_TEST_WORKER_FAULT", fault) };
     init_gst();
-    let pipeline = gst::parse::launch(&format!(
+    let pipeline = launch_pipeline(&format!(
         "videotestsrc num-buffers=30 ! video/x-raw,format=RGB,width=64,height=48 ! \
          beitseg model=\"{}\" workers={workers} max-in-flight=2 ! appsink name=out sync=false",
         selfie().display()
-    ))
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
-    let sink = pipeline
-        .by_name("out")
-        .unwrap()
-        .downcast::<gst_app::AppSink>()
-        .unwrap();
+    ));
+    let sink: gst_app::AppSink = element(&pipeline, "out");
     let bus = pipeline.bus().unwrap();
     pipeline.set_state(gst::State::Playing).unwrap();
     let mut frames = 0;

@@ -25,20 +25,9 @@ fn run(middle: &str, w: usize, h: usize, rgb: &[u8]) -> (Vec<u8>, gst::Caps) {
         "appsrc name=src caps=video/x-raw,format=RGB,width={w},height={h},framerate=25/1 \
          format=time ! {middle} ! appsink name=sink sync=false"
     );
-    let pipeline = gst::parse::launch(&desc)
-        .unwrap()
-        .downcast::<gst::Pipeline>()
-        .unwrap();
-    let src = pipeline
-        .by_name("src")
-        .unwrap()
-        .downcast::<gst_app::AppSrc>()
-        .unwrap();
-    let sink = pipeline
-        .by_name("sink")
-        .unwrap()
-        .downcast::<gst_app::AppSink>()
-        .unwrap();
+    let pipeline = launch_pipeline(&desc);
+    let src: gst_app::AppSrc = element(&pipeline, "src");
+    let sink: gst_app::AppSink = element(&pipeline, "sink");
     pipeline.set_state(gst::State::Playing).unwrap();
     let mut buf = gst::Buffer::from_slice(rgb.to_vec());
     buf.get_mut().unwrap().set_pts(gst::ClockTime::ZERO);

@@ -59,21 +59,32 @@ pub fn init_gst() {
     });
 }
 
+/// A pipeline from gst-launch syntax (GStreamer initialised first).
+pub fn launch_pipeline(description: &str) -> gst::Pipeline {
+    init_gst();
+    gst::parse::launch(description)
+        .unwrap_or_else(|e| panic!("{description}: {e}"))
+        .downcast::<gst::Pipeline>()
+        .unwrap()
+}
+
+/// The element `name` of `pipeline`, as its own type (an appsink, an appsrc…).
+pub fn element<T: IsA<gst::Element>>(pipeline: &gst::Pipeline, name: &str) -> T {
+    pipeline
+        .by_name(name)
+        .unwrap_or_else(|| panic!("no element {name}"))
+        .downcast::<T>()
+        .unwrap()
+}
+
 /// Decodes a video file to the end and counts its frames.
 pub fn count_video_frames(path: &Path) -> usize {
     init_gst();
-    let pipeline = gst::parse::launch(&format!(
+    let pipeline = launch_pipeline(&format!(
         "filesrc location=\"{}\" ! decodebin ! videoconvert ! appsink name=out sync=false",
         path.display()
-    ))
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
-    let sink = pipeline
-        .by_name("out")
-        .unwrap()
-        .downcast::<gst_app::AppSink>()
-        .unwrap();
+    ));
+    let sink: gst_app::AppSink = element(&pipeline, "out");
     pipeline.set_state(gst::State::Playing).unwrap();
     let mut n = 0;
     while sink.pull_sample().is_ok() {
@@ -236,18 +247,11 @@ pub fn pull_rtsp_frames(url: &str, n: usize, limit: Duration) -> Vec<gst::Sample
     let t0 = Instant::now();
     let mut decoded = Vec::new();
     while decoded.len() < n && t0.elapsed() < limit {
-        let pipeline = gst::parse::launch(&format!(
+        let pipeline = launch_pipeline(&format!(
             "rtspsrc location={url} protocols=tcp ! decodebin ! videoconvert ! \
              video/x-raw,format=RGB ! appsink name=out sync=false"
-        ))
-        .unwrap()
-        .downcast::<gst::Pipeline>()
-        .unwrap();
-        let sink = pipeline
-            .by_name("out")
-            .unwrap()
-            .downcast::<gst_app::AppSink>()
-            .unwrap();
+        ));
+        let sink: gst_app::AppSink = element(&pipeline, "out");
         let bus = pipeline.bus().unwrap();
         pipeline.set_state(gst::State::Playing).unwrap();
         let mut waited = Duration::ZERO;
