@@ -140,6 +140,27 @@ impl Drop for Server {
     }
 }
 
+/// `buffer` (with `caps`) made ready for `target`, an appsrc in another pipeline: the caps set
+/// when they changed, the timestamp replaced by the target's running time (the two pipelines'
+/// clocks and segments differ). None while the target is not playing.
+fn restamped_for(
+    target: &gst_app::AppSrc,
+    buffer: &gst::BufferRef,
+    caps: &gst::Caps,
+) -> Option<gst::Buffer> {
+    let now = target.current_running_time()?;
+    if target.caps().as_ref() != Some(caps) {
+        target.set_caps(Some(caps));
+    }
+    let mut buffer = buffer.copy();
+    {
+        let b = buffer.make_mut();
+        b.set_pts(now);
+        b.set_dts(gst::ClockTime::NONE);
+    }
+    Some(buffer)
+}
+
 /// Restreams raw frames pulled from an appsink to every RTSP client, encoded once per media
 /// (the media is shared by all clients). Frames arriving while nobody watches are dropped.
 pub struct Restream {
@@ -196,19 +217,10 @@ impl Restream {
                 // The media is gone.
                 return false;
             };
-            let Some(now) = src.current_running_time() else {
+            let Some(buffer) = restamped_for(&src, buffer, &caps) else {
                 // Not playing yet: keep it, drop the frame.
                 return true;
             };
-            if src.caps().as_ref() != Some(&caps) {
-                src.set_caps(Some(&caps));
-            }
-            let mut buffer = buffer.copy();
-            {
-                let b = buffer.make_mut();
-                b.set_pts(now);
-                b.set_dts(gst::ClockTime::NONE);
-            }
             // Flushing or EOS: the media was torn down when its last client left.
             src.push_buffer(buffer).is_ok()
         });
@@ -372,18 +384,9 @@ impl Camera {
                     let (Some(buffer), Some(caps)) = (sample.buffer(), sample.caps_owned()) else {
                         return Ok(gst::FlowSuccess::Ok);
                     };
-                    let Some(now) = target.current_running_time() else {
+                    let Some(buffer) = restamped_for(&target, buffer, &caps) else {
                         return Ok(gst::FlowSuccess::Ok);
                     };
-                    if target.caps().as_ref() != Some(&caps) {
-                        target.set_caps(Some(&caps));
-                    }
-                    let mut buffer = buffer.copy();
-                    {
-                        let b = buffer.make_mut();
-                        b.set_pts(now);
-                        b.set_dts(gst::ClockTime::NONE);
-                    }
                     // A leaky queue drops its oldest frame to take this one when full.
                     let max = target.max_buffers();
                     if !target.is_block() && max > 0 && target.current_level_buffers() >= max {
