@@ -212,29 +212,28 @@ pub fn spawn(args: &[&str]) -> Child {
 
 /// Waits (bounded) for the child; returns (success, stderr).
 pub fn finish(mut child: Child, limit: Duration) -> (bool, String) {
+    let stderr = |child: &mut Child| {
+        let mut err = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
+        err
+    };
     let t0 = Instant::now();
     loop {
         if let Some(status) = child.try_wait().unwrap() {
-            let mut err = String::new();
-            child
-                .stderr
-                .take()
-                .unwrap()
-                .read_to_string(&mut err)
-                .unwrap();
-            return (status.success(), err);
+            return (status.success(), stderr(&mut child));
         }
         if t0.elapsed() > limit {
             let _ = child.kill();
             let _ = child.wait();
-            let mut err = String::new();
-            child
-                .stderr
-                .take()
-                .unwrap()
-                .read_to_string(&mut err)
-                .unwrap();
-            panic!("beitseg did not finish in {limit:?}: {err}");
+            panic!(
+                "beitseg did not finish in {limit:?}: {}",
+                stderr(&mut child)
+            );
         }
         std::thread::sleep(Duration::from_millis(50));
     }
