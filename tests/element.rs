@@ -86,17 +86,6 @@ fn frame_rows(buf: &gst::Buffer, info: &gst_video::VideoInfo) -> Vec<u8> {
         .collect()
 }
 
-fn engine_classes(model: &std::path::Path, w: usize, h: usize, rgb: &[u8]) -> ClassMap {
-    let mut seg = Segmenter::new(Model::load(model, &Overrides::default()).unwrap());
-    let mut out = ClassMap::default();
-    seg.segment(
-        &Frame::new(PixelFormat::Rgb, w, h, w * 3, rgb).unwrap(),
-        &mut out,
-    )
-    .unwrap();
-    out
-}
-
 fn harness(model: &std::path::Path, mode: &str, alpha: f64, caps: &gst::Caps) -> Harness {
     init_gst();
     let el = gst::ElementFactory::make("beitseg")

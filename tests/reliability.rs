@@ -14,9 +14,6 @@ use common::*;
 use gst::prelude::*;
 use gst_check::Harness;
 use gst_video::prelude::*;
-use gstbeitseg::engine::Segmenter;
-use gstbeitseg::frame::{ClassMap, Frame, PixelFormat};
-use gstbeitseg::model::{Model, Overrides};
 
 fn fixture(name: &str) -> std::path::PathBuf {
     root().join("tests/fixtures").join(name)
@@ -61,17 +58,6 @@ fn mask_rows(buf: &gst::Buffer, w: usize, h: usize) -> Vec<u8> {
     (0..h)
         .flat_map(|y| data[y * stride..y * stride + w].to_vec())
         .collect()
-}
-
-fn engine_classes(model: &std::path::Path, w: usize, h: usize, rgb: &[u8]) -> Vec<u8> {
-    let mut seg = Segmenter::new(Model::load(model, &Overrides::default()).unwrap());
-    let mut out = ClassMap::default();
-    seg.segment(
-        &Frame::new(PixelFormat::Rgb, w, h, w * 3, rgb).unwrap(),
-        &mut out,
-    )
-    .unwrap();
-    out.data
 }
 
 /// Deterministic noise-and-gradient RGB.
@@ -126,7 +112,7 @@ fn tiny_odd_huge_and_padded_frames() {
     let model = selfie();
     for (w, h) in [(1, 1), (1, 2), (2, 1), (7, 3), (33, 17), (7680, 4320)] {
         let rgb = pattern(w, h);
-        let expected = engine_classes(&model, w, h, &rgb);
+        let expected = engine_classes(&model, w, h, &rgb).data;
         // RGB rows of odd widths are padded to 4 bytes by GStreamer's default layout.
         let info = gst_video::VideoInfo::builder(gst_video::VideoFormat::Rgb, w as u32, h as u32)
             .fps(gst::Fraction::new(25, 1))
@@ -146,7 +132,7 @@ fn strides_from_video_meta_are_honoured() {
     let model = selfie();
     let (w, h, stride) = (29usize, 11usize, 100usize);
     let rgb = pattern(w, h);
-    let expected = engine_classes(&model, w, h, &rgb);
+    let expected = engine_classes(&model, w, h, &rgb).data;
     let info = gst_video::VideoInfo::builder(gst_video::VideoFormat::Rgb, w as u32, h as u32)
         .fps(gst::Fraction::new(25, 1))
         .build()

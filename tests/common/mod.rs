@@ -59,6 +59,22 @@ pub fn init_gst() {
     });
 }
 
+/// The engine's own class map (no GStreamer) of packed RGB pixels, the reference the element's
+/// output is compared with.
+pub fn engine_classes(model: &Path, w: usize, h: usize, rgb: &[u8]) -> gstbeitseg::frame::ClassMap {
+    use gstbeitseg::frame::{ClassMap, Frame, PixelFormat};
+    use gstbeitseg::model::{Model, Overrides};
+    let mut seg =
+        gstbeitseg::engine::Segmenter::new(Model::load(model, &Overrides::default()).unwrap());
+    let mut out = ClassMap::default();
+    seg.segment(
+        &Frame::new(PixelFormat::Rgb, w, h, w * 3, rgb).unwrap(),
+        &mut out,
+    )
+    .unwrap();
+    out
+}
+
 /// A pipeline from gst-launch syntax (GStreamer initialised first).
 pub fn launch_pipeline(description: &str) -> gst::Pipeline {
     init_gst();
