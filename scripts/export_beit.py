@@ -161,15 +161,87 @@ def metadata(model, processor, source):
     }
 
 
-def export(model, processor, out, fp16, source):
+# The graph input (with a default value) that every layer's relative position index is built from.
+POSITION_BASE = "relative_position_base"
+# Fold the biases into constants at load time when they cost at most this many bytes in all.
+FOLD_BUDGET = 256 << 20
+
+
+def compact_position_bias(model):
+    """Builds BEiT's relative position index once per run from one small vector, instead of
+    transformers' ~40 scatter/gather ops per layer, and gathers each layer's bias from its table
+    with it. Returns (base, shared, folded_bytes): the int32 vector `y * (2 * Ww - 1) + x` of
+    each patch, the dict the wrapper fills with the index, and what the folded biases would take.
+
+    Why: transformers' index computation depends only on constants, so ONNX Runtime's constant
+    folding evaluates it at load time, keeping every [1600, 1600, 2] int64 intermediate (~1 GB
+    per layer): BEiT-large (24 layers) does not load in 24 GB. Built here, the index is
+    `base[i] - base[j] + c` (with the class token's row and column), a few 10 MB int32 passes.
+    The values are the ones transformers gathers (its table interpolation to the same window
+    size is the identity), so the logits do not change."""
     import torch
+    from transformers.models.beit.modeling_beit import BeitRelativePositionBias
+
+    layers = [m for m in model.modules() if isinstance(m, BeitRelativePositionBias)]
+    if not layers:
+        return None, None, 0
+    shared = {}
+    original = BeitRelativePositionBias.forward
+
+    def forward(self, window_size, interpolate_pos_encoding=False, dim_size=None):
+        index = shared.get("index")
+        if index is None or interpolate_pos_encoding or tuple(window_size) != tuple(self.window_size):
+            return original(self, window_size, interpolate_pos_encoding, dim_size)
+        n = index.shape[0]
+        # [n * n, heads] rows (one block copy each), then heads first: [1, heads, n, n].
+        bias = torch.index_select(self.relative_position_bias_table, 0, index.reshape(-1))
+        return bias.reshape(n, n, -1).permute(2, 0, 1).unsqueeze(0)
+
+    BeitRelativePositionBias.forward = forward
+    wh, ww = layers[0].window_size
+    ys, xs = torch.meshgrid(torch.arange(wh), torch.arange(ww), indexing="ij")
+    base = (ys * (2 * ww - 1) + xs).reshape(-1).to(torch.int32)
+    n = wh * ww + 1
+    table = layers[0].relative_position_bias_table
+    folded = len(layers) * table.shape[1] * n * n * table.element_size()
+    return base, shared, folded
+
+
+def position_index(base, window_size, distances):
+    """transformers' relative position index ([n, n] int32, n = patches + 1) from the patches'
+    `y * (2 * Ww - 1) + x`: pairs of patches, then the class token's row and column."""
+    import torch
+
+    wh, ww = window_size
+    pairs = base[:, None] - base[None, :] + ((wh - 1) * (2 * ww - 1) + ww - 1)
+    p = base.shape[0]
+    top = torch.cat([torch.full((1, 1), distances - 1, dtype=torch.int32),
+                     torch.full((1, p), distances - 3, dtype=torch.int32)], dim=1)
+    rest = torch.cat([torch.full((p, 1), distances - 2, dtype=torch.int32), pairs], dim=1)
+    return torch.cat([top, rest], dim=0)
+
+
+def export(model, processor, out, fp16, source, position_bias="auto"):
+    import torch
+
+    base, shared, folded = (None, None, 0) if position_bias == "transformers" else compact_position_bias(model)
+    if base is not None:
+        from transformers.models.beit.modeling_beit import BeitRelativePositionBias
+
+        layer = next(m for m in model.modules() if isinstance(m, BeitRelativePositionBias))
+        window, distances = tuple(layer.window_size), layer.num_relative_distance
+        fold = position_bias == "fold" or (position_bias == "auto" and folded <= FOLD_BUDGET)
+        how = "folded into constants at load" if fold else "gathered at run time"
+        print(f"relative position biases: {folded / 2**20:.0f} MiB if folded: {how}", file=sys.stderr)
 
     class Wrapper(torch.nn.Module):
         def __init__(self, m):
             super().__init__()
             self.m = m
 
-        def forward(self, pixel_values):
+        def forward(self, pixel_values, relative_position_base=None):
+            if shared is not None:
+                shared["index"] = position_index(relative_position_base, window, distances)
             return self.m(pixel_values=pixel_values).logits
 
     size = processor.size
@@ -178,15 +250,42 @@ def export(model, processor, out, fp16, source):
     # A dynamic batch axis needs an example batch of at least 2; H and W stay static.
     example = torch.zeros(2, 3, size["height"], size["width"], dtype=dtype)
     batch = torch.export.Dim("batch", min=1, max=64)
+    inputs, names, dynamic = (example,), ["pixel_values"], {"pixel_values": {0: batch}}
+    if base is not None:
+        inputs, names = (example, base), names + [POSITION_BASE]
+        dynamic[POSITION_BASE] = None
     program = torch.onnx.export(
         wrapper,
-        (example,),
+        inputs,
         dynamo=True,
-        input_names=["pixel_values"],
+        input_names=names,
         output_names=["logits"],
-        dynamic_shapes={"pixel_values": {0: batch}},
+        dynamic_shapes=dynamic,
         optimize=True,
     )
+    if base is not None:
+        import onnx_ir
+
+        # The vector's value as an initializer. Folded: a plain constant, so ONNX Runtime turns
+        # the index and the biases into constants once, at load. Gathered: also left as a graph
+        # input (IR >= 4: a default value the caller may override), which ONNX Runtime does not
+        # fold, so each run builds the index and gathers the biases (as transformers does).
+        graph = program.model.graph
+        (value,) = [v for v in graph.inputs if v.name == POSITION_BASE]
+        value.const_value = onnx_ir.tensor(base.numpy(), name=POSITION_BASE)
+        graph.register_initializer(value)
+        if fold:
+            graph.inputs.remove(value)
+        # The exporter widens the int32 index to int64 before Gather, which takes int32 as it
+        # is: a pass over 2.5 M values a run saved.
+        for node in list(graph):
+            if node.op_type != "Cast" or node.attributes["to"].as_int() != onnx_ir.DataType.INT64:
+                continue
+            wide = node.outputs[0]
+            if wide.uses() and all(use.node.op_type == "Gather" and use.idx == 1 for use in wide.uses()):
+                wide.replace_all_uses_with(node.inputs[0])
+                graph.remove(node, safe=True)
+        program.model.metadata_props["relative_position_bias"] = "folded" if fold else "gathered"
     for key, value in metadata(model, processor, source).items():
         program.model.metadata_props[key] = value
     # onnxruntime 1.31 refuses IR version 14.
@@ -264,6 +363,12 @@ def main():
     ap.add_argument("--random-large", action="store_true",
                     help="offline BEiT-large ADE architecture with random weights (speed measurements)")
     ap.add_argument("--seed", type=int, default=0, help="seed for --tiny / --random-large")
+    ap.add_argument("--position-bias", choices=["auto", "fold", "gather", "transformers"], default="auto",
+                    help="relative position biases: folded into constants by ONNX Runtime at load "
+                    "(fast runs, heads x N^2 floats a layer in memory) or gathered at every run "
+                    f"(no memory); auto folds when all layers' biases fit in {FOLD_BUDGET >> 20} MiB; "
+                    "transformers: its own index computation, as exports before beitseg 0.2 had it "
+                    "(ONNX Runtime's constant folding needs ~1 GB a layer to load it)")
     ap.add_argument("--references", metavar="DIR", help="with --tiny: write photos and transformers class maps")
     args = ap.parse_args()
 
@@ -279,7 +384,7 @@ def main():
         processor, source = pil_processor(args.checkpoint), args.checkpoint
     if args.references:
         write_references(model, processor, args.references)
-    export(model, processor, args.out, args.fp16, source)
+    export(model, processor, args.out, args.fp16, source, args.position_bias)
 
 
 if __name__ == "__main__":

@@ -10,11 +10,11 @@ use anyhow::Result;
 
 use crate::decode::{Decoder, Window};
 use crate::frame::{ClassMap, FrameRef, Picture};
-use crate::model::{ModelInfo, SharedModel};
+use crate::model::{Model, ModelInfo};
 use crate::preprocess::{Placement, Preprocessor};
 
 pub struct Segmenter {
-    model: Arc<SharedModel>,
+    model: Arc<Model>,
     pre: Preprocessor,
     decoder: Decoder,
 }
@@ -36,7 +36,7 @@ fn window(info: &ModelInfo, place: Placement, logits_w: usize, logits_h: usize) 
 
 impl Segmenter {
     /// A segmenter over a model of its own (`Model`) or one shared with others.
-    pub fn new(model: impl Into<Arc<SharedModel>>) -> Self {
+    pub fn new(model: impl Into<Arc<Model>>) -> Self {
         let model = model.into();
         let pre = Preprocessor::new(model.info());
         Self {

@@ -11,6 +11,7 @@ pub mod decode;
 pub mod engine;
 pub mod frame;
 pub mod model;
+pub mod onnx_graph;
 pub mod palette;
 pub mod pool;
 pub mod preprocess;
@@ -18,6 +19,7 @@ pub mod provider;
 pub mod render;
 pub mod resample;
 pub mod runtime;
+pub mod session;
 pub mod yuv;
 
 mod beitseg;

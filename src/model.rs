@@ -23,6 +23,7 @@ use serde_json::Value;
 
 use crate::palette::{self, Rgb};
 use crate::provider::{self, Provider, ProviderRequest};
+use crate::session::{GraphCache, LoadPlan, LoadReport, SharedSession};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Layout {
@@ -119,6 +120,8 @@ pub struct ModelInfo {
     /// The execution provider the session runs on, and why better ones were not used.
     pub provider: Provider,
     pub provider_notes: Vec<String>,
+    /// How the session was loaded: time, optimised graph cache, optimiser choices.
+    pub load: LoadReport,
 }
 
 /// User choices that override what the model says about itself.
@@ -133,6 +136,8 @@ pub struct Overrides {
     pub provider: ProviderRequest,
     /// Largest batch the session will run (TensorRT builds its profile for it).
     pub max_batch: usize,
+    /// Where optimised graphs are kept between starts.
+    pub graph_cache: GraphCache,
 }
 
 /// Per-class scores of one image, channel-major `[classes][height][width]`.
@@ -146,7 +151,7 @@ pub struct Logits {
 
 pub struct Model {
     info: ModelInfo,
-    session: Session,
+    session: SharedSession,
 }
 
 /// ONNX Runtime sessions created by this process so far.
@@ -156,34 +161,19 @@ pub fn sessions_created() -> usize {
     SESSIONS_CREATED.load(Ordering::Relaxed)
 }
 
-/// A model behind a lock, shared by every user in the process that loads the same file with the
-/// same overrides: one copy of the weights however many elements run it.
-pub struct SharedModel {
-    info: ModelInfo,
-    model: Mutex<Model>,
-}
-
-/// One entry per model, overrides and slot. Each entry has its own lock, held while its
-/// session loads: the same session is never loaded twice, and different ones load in parallel.
-type Entry = Arc<Mutex<Weak<SharedModel>>>;
+/// One entry per model and overrides. Each entry has its own lock, held while its session
+/// loads: the same session is never loaded twice, and different ones load in parallel.
+type Entry = Arc<Mutex<Weak<Model>>>;
 
 static SHARED: LazyLock<Mutex<HashMap<String, Entry>>> = LazyLock::new(Default::default);
 
-impl From<Model> for Arc<SharedModel> {
-    fn from(model: Model) -> Self {
-        Arc::new(SharedModel {
-            info: model.info.clone(),
-            model: Mutex::new(model),
-        })
-    }
-}
-
-impl SharedModel {
-    /// Session number `slot` of `path` with `overrides`: the one already loaded in this process
-    /// if any, else a new one. Elements with N workers use slots 0..N.
-    pub fn get(path: &Path, overrides: &Overrides, slot: usize) -> Result<Arc<Self>> {
+impl Model {
+    /// The model at `path` with `overrides`, shared by every user in the process that loads the
+    /// same file with the same overrides: the one already loaded if any, else a new one. All of
+    /// their workers run its one session at once, so the weights are in memory once.
+    pub fn shared(path: &Path, overrides: &Overrides) -> Result<Arc<Self>> {
         let canonical = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-        let key = format!("{}|{overrides:?}|{slot}", canonical.display());
+        let key = format!("{}|{overrides:?}", canonical.display());
         let entry = {
             let mut shared = SHARED.lock().unwrap_or_else(|e| e.into_inner());
             // Forget entries whose session is gone, unless someone is loading them right now.
@@ -197,21 +187,9 @@ impl SharedModel {
         if let Some(model) = weak.upgrade() {
             return Ok(model);
         }
-        let model: Arc<SharedModel> = Model::load(path, overrides)?.into();
+        let model = Arc::new(Model::load(path, overrides)?);
         *weak = Arc::downgrade(&model);
         Ok(model)
-    }
-
-    pub fn info(&self) -> &ModelInfo {
-        &self.info
-    }
-
-    /// Runs the model, waiting for the session if another user has it.
-    pub fn run(&self, input: Vec<f32>, batch: usize) -> Result<Vec<Logits>> {
-        self.model
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .run(input, batch)
     }
 }
 
@@ -336,30 +314,27 @@ impl Model {
         let mut notes = Vec::new();
         let mut loaded = None;
         for &candidate in overrides.provider.provider.candidates() {
-            let attempt = (|| -> Result<Session> {
-                let mut builder = Session::builder(crate::runtime::environment()?)
-                    .map_err(|e| anyhow!("cannot create an ONNX Runtime session: {e}"))?
-                    .with_log_id("beitseg")
-                    .map_err(|e| anyhow!("{e}"))?;
-                if let Some(n) = overrides.threads {
-                    builder = builder.with_intra_threads(n).map_err(|e| anyhow!("{e}"))?;
-                }
-                if let Some(ep) = provider::dispatch(
+            let register = |builder: ort::session::builder::SessionBuilder| -> Result<_> {
+                match provider::dispatch(
                     candidate,
                     &overrides.provider,
                     path,
                     true,
                     overrides.max_batch.max(1),
                 )? {
-                    builder = builder
+                    Some(ep) => builder
                         .with_execution_providers([ep])
-                        .map_err(|e| anyhow!("{e}"))?;
+                        .map_err(|e| anyhow!("{e}")),
+                    None => Ok(builder),
                 }
-                // ORT resolves external data (model.onnx.data) relative to the model's own directory.
-                builder
-                    .commit_from_file(path)
-                    .map_err(|e| anyhow!("not a loadable ONNX model: {e}"))
-            })();
+            };
+            let attempt = crate::session::load(&LoadPlan {
+                path,
+                threads: overrides.threads,
+                provider: candidate.name(),
+                cache: &overrides.graph_cache,
+                register: &register,
+            });
             match attempt {
                 Ok(session) => {
                     loaded = Some((candidate, session));
@@ -369,7 +344,7 @@ impl Model {
                 Err(e) => notes.push(format!("{}: {e:#}", candidate.name())),
             }
         }
-        let Some((provider, session)) = loaded else {
+        let Some((provider, (session, load))) = loaded else {
             bail!(
                 "provider={} cannot be used: {}",
                 overrides.provider.provider.name(),
@@ -379,6 +354,13 @@ impl Model {
         let mut info = Self::inspect(path, &session, overrides)?;
         info.provider = provider;
         info.provider_notes = notes;
+        info.load = load;
+        let session = SharedSession::new(
+            session,
+            &info.input_name,
+            &info.output_name,
+            info.output_precision == Precision::F16,
+        )?;
         SESSIONS_CREATED.fetch_add(1, Ordering::Relaxed);
         Ok(Self { info, session })
     }
@@ -552,6 +534,11 @@ impl Model {
             },
             provider: Provider::Cpu,
             provider_notes: Vec::new(),
+            load: LoadReport {
+                seconds: 0.0,
+                graph_cache: "off",
+                notes: Vec::new(),
+            },
         })
     }
 
@@ -561,7 +548,8 @@ impl Model {
 
     /// Runs the model on `batch` preprocessed images laid out as the model's input expects and
     /// returns one [`Logits`] per image.
-    pub fn run(&mut self, input: Vec<f32>, batch: usize) -> Result<Vec<Logits>> {
+    /// Safe to call from several threads at once: they share the session.
+    pub fn run(&self, input: Vec<f32>, batch: usize) -> Result<Vec<Logits>> {
         let info = &self.info;
         let shape = match info.layout {
             Layout::Nchw => [batch, 3, info.height, info.width],
@@ -582,22 +570,11 @@ impl Model {
                 Tensor::from_array((shape, halves))?.into_dyn()
             }
         };
-        let outputs = self
+        let output = self
             .session
-            .run(ort::inputs![info.input_name.as_str() => value])
+            .run(&value)
             .map_err(|e| anyhow!("inference failed: {e}"))?;
-        let out = &outputs[info.output_name.as_str()];
-        let (oshape, data): (Vec<i64>, Vec<f32>) = match info.output_precision {
-            Precision::F32 => {
-                let (s, d) = out.try_extract_tensor::<f32>()?;
-                (s.to_vec(), d.to_vec())
-            }
-            Precision::F16 => {
-                let (s, d) = out.try_extract_tensor::<half::f16>()?;
-                (s.to_vec(), d.iter().map(|x| x.to_f32()).collect())
-            }
-        };
-        split_logits(info, &oshape, data, batch)
+        split_logits(info, &output.shape, output.data, batch)
     }
 }
 

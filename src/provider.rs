@@ -58,13 +58,19 @@ impl Default for ProviderRequest {
     }
 }
 
-/// `$XDG_CACHE_HOME/beitseg/tensorrt` or `~/.cache/beitseg/tensorrt`.
-pub fn default_engine_cache() -> PathBuf {
+/// `$XDG_CACHE_HOME/beitseg` or `~/.cache/beitseg`: TensorRT engines and optimised graphs.
+pub fn cache_home() -> PathBuf {
     let base = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|v| !v.is_empty())
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
         .unwrap_or_else(std::env::temp_dir);
-    base.join("beitseg").join("tensorrt")
+    base.join("beitseg")
+}
+
+/// `$XDG_CACHE_HOME/beitseg/tensorrt` or `~/.cache/beitseg/tensorrt`.
+pub fn default_engine_cache() -> PathBuf {
+    cache_home().join("tensorrt")
 }
 
 /// A short stable fingerprint of a model file (size, and FNV-1a over its first and last MiB;

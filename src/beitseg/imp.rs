@@ -36,9 +36,10 @@ use gst_video::VideoFormat;
 use super::{DropPolicy, Mode, ProviderSetting, ResizeSetting};
 use crate::engine::Segmenter;
 use crate::frame::{ClassMap, Frame, FrameMut, Picture, PixelFormat};
-use crate::model::{Overrides, ResizeMode, SharedModel};
+use crate::model::{Model, Overrides, ResizeMode};
 use crate::pool::{Pool, Ticket};
 use crate::provider::{Provider, ProviderRequest};
+use crate::session::GraphCache;
 use crate::yuv::{Colorimetry, Matrix, YuvFormat, YuvFrame};
 use crate::{palette, provider, render, runtime};
 
@@ -205,6 +206,7 @@ struct Settings {
     provider: ProviderSetting,
     device_id: u32,
     engine_cache: Option<PathBuf>,
+    graph_cache: Option<String>,
 }
 
 impl Default for Settings {
@@ -230,6 +232,7 @@ impl Default for Settings {
             provider: ProviderSetting::Auto,
             device_id: 0,
             engine_cache: None,
+            graph_cache: None,
         }
     }
 }
@@ -624,6 +627,7 @@ impl BeitSeg {
                 engine_cache: settings.engine_cache.clone(),
             },
             max_batch: settings.batch_size.max(1) as usize,
+            graph_cache: GraphCache::parse(settings.graph_cache.as_deref().unwrap_or("")),
             labels: settings.labels.clone(),
             palette: settings.palette.clone(),
             resize: match settings.resize {
@@ -695,27 +699,10 @@ impl BeitSeg {
                 }
             }
         }
-        // Sessions are shared with every other beitseg of this process that runs the same model.
-        // The first loads alone (a TensorRT engine is built once and cached, not N times at
-        // once); the others then load in parallel: a GPU session can take a minute to create
-        // (cuDNN's algorithm search), and N workers should not wait N minutes.
-        let first = SharedModel::get(&path, &overrides, 0).map_err(load_error)?;
-        let sessions = std::thread::scope(|scope| {
-            let loads: Vec<_> = (1..workers)
-                .map(|slot| {
-                    let (path, overrides) = (&path, &overrides);
-                    scope.spawn(move || SharedModel::get(path, overrides, slot))
-                })
-                .collect();
-            std::iter::once(Ok(first))
-                .chain(loads.into_iter().map(|load| {
-                    load.join()
-                        .unwrap_or_else(|_| Err(anyhow!("loading the model panicked")))
-                }))
-                .collect::<Result<Vec<_>>>()
-        })
-        .map_err(load_error)?;
-        let info = sessions[0].info().clone();
+        // One session, shared with every other beitseg of this process that runs the same
+        // model, and run by all workers at once: the weights are in memory once.
+        let model = Model::shared(&path, &overrides).map_err(load_error)?;
+        let info = model.info().clone();
         let provider_line = match info.provider_notes.is_empty() {
             true => info.provider.name().to_string(),
             false => format!(
@@ -732,6 +719,31 @@ impl BeitSeg {
             );
         }
         *self.provider_in_use.guard() = Some(provider_line);
+        for note in &info.load.notes {
+            gst::info!(CAT, imp = self, "{}: {note}", path.display());
+        }
+        gst::info!(
+            CAT,
+            imp = self,
+            "{} loaded in {:.2} s (optimised graph: {})",
+            path.display(),
+            info.load.seconds,
+            info.load.graph_cache
+        );
+        let _ = self.obj().post_message(
+            gst::message::Element::builder(
+                gst::Structure::builder("beitseg-loaded")
+                    .field("model", path.display().to_string())
+                    .field("provider", info.provider.name())
+                    .field("workers", workers as u32)
+                    .field("load-seconds", info.load.seconds)
+                    .field("graph-cache", info.load.graph_cache)
+                    .field("notes", info.load.notes.join("; "))
+                    .build(),
+            )
+            .src(&*self.obj())
+            .build(),
+        );
         let draw =
             palette::select_classes(settings.classes.as_deref(), &info.labels).map_err(|err| {
                 gst::error_msg!(gst::ResourceError::Settings, ["classes property: {err:#}"])
@@ -781,11 +793,9 @@ impl BeitSeg {
                 (if requested > 1 { fixed } else { 1 }, Some(fixed))
             }
         };
-        let workers = sessions
-            .into_iter()
-            .enumerate()
-            .map(|(i, model)| {
-                let mut seg = Segmenter::new(model);
+        let workers = (0..workers)
+            .map(|i| {
+                let mut seg = Segmenter::new(model.clone());
                 let mut rng = 0x9e37_79b9_7f4a_7c15u64.wrapping_mul(i as u64 + 1);
                 let frames_taken = frames_taken.clone();
                 move |jobs: Vec<Job>| {
@@ -1519,6 +1529,16 @@ impl ObjectImpl for BeitSeg {
                     )
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecString::builder("graph-cache")
+                    .nick("Optimised graph cache")
+                    .blurb(
+                        "Folder where ONNX Runtime's optimised graph of a model (CPU) is saved at the first start \
+                         and loaded, without optimising again, at later ones; one subfolder per model, ONNX \
+                         Runtime version and CPU kind. Unset uses ~/.cache/beitseg/graphs; \"off\" optimises at \
+                         every start.",
+                    )
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecString::builder("provider-in-use")
                     .nick("Provider in use")
                     .blurb("The execution provider the loaded model runs on, with why better ones were not used.")
@@ -1690,6 +1710,17 @@ impl ObjectImpl for BeitSeg {
                 );
                 s.engine_cache = new;
             }
+            "graph-cache" => {
+                let new: Option<String> = value.get().expect("type checked upstream");
+                gst::info!(
+                    CAT,
+                    imp = self,
+                    "graph-cache: {:?} → {:?}",
+                    s.graph_cache,
+                    new
+                );
+                s.graph_cache = new;
+            }
             "interval" => {
                 let new = value.get().expect("type checked upstream");
                 gst::info!(CAT, imp = self, "interval: {} → {}", s.interval, new);
@@ -1730,6 +1761,7 @@ impl ObjectImpl for BeitSeg {
             "provider" => s.provider.to_value(),
             "device-id" => s.device_id.to_value(),
             "engine-cache" => path(&s.engine_cache),
+            "graph-cache" => s.graph_cache.to_value(),
             "provider-in-use" => self.provider_in_use.guard().to_value(),
             "intra-threads" => s.intra_threads.to_value(),
             "batch-size" => s.batch_size.to_value(),

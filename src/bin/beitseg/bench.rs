@@ -177,7 +177,7 @@ fn model_bench(args: &BenchArgs, model: &Path) -> Result<()> {
         ..Default::default()
     };
     let t = Instant::now();
-    let mut m = Model::load(model, &overrides)?;
+    let m = Model::load(model, &overrides)?;
     let load = t.elapsed().as_secs_f64();
     let info = m.info().clone();
     let batch = args.batch_size;
