@@ -206,7 +206,14 @@ pub fn load(plan: &LoadPlan) -> Result<(Session, LoadReport)> {
     let session = match session {
         Some(s) => s,
         None => {
-            let staging = cache.as_deref().and_then(|dir| staging_dir(dir).ok());
+            let staging = match cache.as_deref().map(staging_dir) {
+                Some(Ok(tmp)) => Some(tmp),
+                Some(Err(e)) => {
+                    notes.push(format!("optimised graph not saved: {e:#}"));
+                    None
+                }
+                None => None,
+            };
             let mut b = builder(plan, disabled)?;
             if let Some(tmp) = &staging {
                 b = b
