@@ -12,6 +12,7 @@
 //!   two workers, and one worker whose session uses two threads (the alternative design).
 //! - `model`: the raw ONNX Runtime session (random input, batches of --batch-size) against the
 //!   element in `videotestsrc ! 1920x1080 ! beitseg ! fakesink`, with the provider actually used.
+//! - `load` (only when named): load time and memory (`bench_load`).
 //! - `soak` (only when named): `--soak-frames` small frames (100 000) through the element with the
 //!   bundled person model, printing the resident and peak memory at 10 %, 50 % and 100 %.
 
@@ -33,6 +34,9 @@ pub enum Which {
     Model,
     /// Not part of the default set: 100 000 frames by default.
     Soak,
+    /// Not part of the default set: load time and memory of the bundled tiny BEiT and each
+    /// --model, beside plain ONNX Runtime, each in a process of its own.
+    Load,
 }
 
 #[derive(clap::Args)]
@@ -67,6 +71,9 @@ pub struct BenchArgs {
     /// `soak`: frames to push.
     #[arg(long, default_value_t = 100_000)]
     soak_frames: u64,
+    /// `load`: timed 640x640 runs per row (after one warm-up run); 0 skips running.
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
 }
 
 fn provider(name: &str) -> Result<Provider> {
@@ -342,6 +349,12 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
             Which::Pool => pool(&model, args.frames, args.json)?,
             Which::Model => model_bench(args, &model)?,
             Which::Soak => soak(args)?,
+            Which::Load => {
+                let tiny =
+                    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("samples/beit-tiny-ade/model.onnx");
+                let models: Vec<PathBuf> = std::iter::once(tiny).chain(args.model.clone()).collect();
+                crate::bench_load::load(&models, args.runs, args.json)?
+            }
         }
     }
     Ok(())

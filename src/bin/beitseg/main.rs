@@ -7,6 +7,7 @@
 //! needed.
 
 mod bench;
+mod bench_load;
 mod inspect;
 mod rtsp;
 mod run;
@@ -50,6 +51,9 @@ enum Command {
     },
     /// Run the benchmarks and print their numbers (one JSON object per line with --json).
     Bench(bench::BenchArgs),
+    /// One row of `beitseg bench load`, in a process of its own.
+    #[command(hide = true)]
+    LoadProbe(bench_load::ProbeArgs),
 }
 
 fn main() -> ExitCode {
@@ -65,6 +69,7 @@ fn main() -> ExitCode {
             Command::Inspect { model, provider } => inspect::inspect(model, provider),
             Command::Serve { input, url } => rtsp::serve_file(input, url),
             Command::Bench(args) => bench::bench(args),
+            Command::LoadProbe(args) => bench_load::probe(args),
         });
     match result {
         Ok(()) => ExitCode::SUCCESS,
