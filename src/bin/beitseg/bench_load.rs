@@ -268,6 +268,7 @@ pub fn load(models: &[PathBuf], runs: usize, json_out: bool) -> Result<()> {
             (Variant::Warm, 1),
             (Variant::Warm, 2),
             (Variant::Warm, 4),
+            (Variant::PerWorker, 2),
             (Variant::PerWorker, 4),
         ];
         for (variant, workers) in rows {

@@ -546,6 +546,27 @@ impl Progress {
         }
     }
 
+    /// A spinner with the elapsed time while the element loads the model (the state change
+    /// that loads it blocks this thread); one plain line without a terminal.
+    fn loading(model: &Path) -> indicatif::ProgressBar {
+        let name = model.file_name().map_or_else(
+            || model.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        if !std::io::stderr().is_terminal() {
+            eprintln!("loading {name}");
+            return indicatif::ProgressBar::hidden();
+        }
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} loading {msg} {elapsed}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        );
+        bar.set_message(name);
+        bar.enable_steady_tick(Duration::from_millis(100));
+        bar
+    }
+
     fn say(&self, line: &str) {
         self.bar.suspend(|| eprintln!("{line}"));
     }
@@ -626,8 +647,34 @@ pub fn run(args: &RunArgs) -> Result<()> {
     // camera thread blocked on a full input queue is released first.
     let mut camera: Option<Camera> = None;
 
+    let model = args.model.clone().unwrap_or_else(default_model);
     let result = (|| {
-        if pipeline.set_state(gst::State::Playing).is_err() {
+        let loading = Progress::loading(&model);
+        let state = pipeline.set_state(gst::State::Playing);
+        loading.finish_and_clear();
+        // How long the model took, from the element's message; the other messages go back on
+        // the bus for the loop below (or the error report).
+        let (loaded, pending): (Vec<_>, Vec<_>) = bus
+            .iter_timed(gst::ClockTime::ZERO)
+            .partition(|m| m.structure().is_some_and(|s| s.name() == "beitseg-loaded"));
+        for m in pending {
+            let _ = bus.post(m);
+        }
+        let load_seconds = loaded
+            .first()
+            .and_then(|m| {
+                let s = m.structure()?;
+                let secs = s.get::<f64>("load-seconds").ok()?;
+                let cache = s.get::<String>("graph-cache").unwrap_or_default();
+                let how = match cache.as_str() {
+                    "reused" => " (optimised graph reused)",
+                    "built" => " (optimised graph saved for the next start)",
+                    _ => "",
+                };
+                eprintln!("loaded {} in {secs:.1} s{how}", model.display());
+                Some(secs)
+            });
+        if state.is_err() {
             // The element says why on the bus (a bad model, a provider that cannot load…).
             let why = bus
                 .iter_timed(gst::ClockTime::ZERO)
@@ -734,8 +781,9 @@ pub fn run(args: &RunArgs) -> Result<()> {
                 )
             })
             .unwrap_or_default();
+        let load = load_seconds.map_or(String::new(), |s| format!(", model loaded in {s:.1} s"));
         eprintln!(
-            "{verb} {}: {} frames in {:.1} s ({} dropped{reconnects})",
+            "{verb} {}: {} frames in {:.1} s ({} dropped{reconnects}{load})",
             plan.shown_as,
             stats.get::<u64>("frames-out").unwrap_or(0),
             started.elapsed().as_secs_f64(),
