@@ -22,7 +22,7 @@ fn classes(model: Model, name: &str) -> ClassMap {
         &Frame::new(PixelFormat::Rgb, w, h, w * 3, &rgb[..]).unwrap(),
         &mut out,
     )
-        .unwrap();
+    .unwrap();
     out
 }
 
@@ -53,14 +53,23 @@ fn an_export_from_before_the_fix_loads_without_constant_folding_and_still_agrees
     assert_eq!(agreement(&out.data, &reference), 1.0);
     // The bundled export needs no such measure.
     let current = Model::load(&tiny_beit(), &overrides).unwrap();
-    assert!(current.info().load.notes.is_empty(), "{:?}", current.info().load.notes);
+    assert!(
+        current.info().load.notes.is_empty(),
+        "{:?}",
+        current.info().load.notes
+    );
 }
 
 #[test]
 fn the_optimised_graph_is_built_once_reused_and_rebuilt_when_damaged() {
     let dir = TempDir::new("graph-cache");
     let first = Model::load(&tiny_beit(), &cached(&dir)).unwrap();
-    assert_eq!(first.info().load.graph_cache, "built", "{:?}", first.info().load);
+    assert_eq!(
+        first.info().load.graph_cache,
+        "built",
+        "{:?}",
+        first.info().load
+    );
     let saved: Vec<_> = std::fs::read_dir(&dir.0).unwrap().flatten().collect();
     assert_eq!(saved.len(), 1, "one folder, no staging left: {saved:?}");
     let folder = saved[0].path();
@@ -68,7 +77,12 @@ fn the_optimised_graph_is_built_once_reused_and_rebuilt_when_damaged() {
     let reference = classes(first, "chelsea");
 
     let second = Model::load(&tiny_beit(), &cached(&dir)).unwrap();
-    assert_eq!(second.info().load.graph_cache, "reused", "{:?}", second.info().load);
+    assert_eq!(
+        second.info().load.graph_cache,
+        "reused",
+        "{:?}",
+        second.info().load
+    );
     // The label tables travel with the optimised graph's metadata.
     assert_eq!(second.info().labels.len(), 150);
     assert_eq!(second.info().labels[12], "person");
@@ -134,7 +148,10 @@ fn one_session_runs_on_several_threads_at_once_with_the_serial_results() {
         .collect();
     for t in threads {
         for (k, out) in t.join().unwrap() {
-            assert!(out == serial[k], "input {k}: a concurrent run differs from the serial one");
+            assert!(
+                out == serial[k],
+                "input {k}: a concurrent run differs from the serial one"
+            );
         }
     }
 }

@@ -350,9 +350,10 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
             Which::Model => model_bench(args, &model)?,
             Which::Soak => soak(args)?,
             Which::Load => {
-                let tiny =
-                    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("samples/beit-tiny-ade/model.onnx");
-                let models: Vec<PathBuf> = std::iter::once(tiny).chain(args.model.clone()).collect();
+                let tiny = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                    .join("samples/beit-tiny-ade/model.onnx");
+                let models: Vec<PathBuf> =
+                    std::iter::once(tiny).chain(args.model.clone()).collect();
                 crate::bench_load::load(&models, args.runs, args.json)?
             }
         }

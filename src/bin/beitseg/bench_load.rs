@@ -212,7 +212,12 @@ fn run_probe(model: &Path, variant: Variant, workers: usize, cache: &Path, runs:
         .arg(model)
         .arg("--cache")
         .arg(cache)
-        .args(["--workers", &workers.to_string(), "--runs", &runs.to_string()]);
+        .args([
+            "--workers",
+            &workers.to_string(),
+            "--runs",
+            &runs.to_string(),
+        ]);
     // A load that needs more than 85 % of the machine fails with "out of memory" in its own
     // process, instead of waking the kernel's OOM killer.
     if let Some(total) = mem_total_kb() {
@@ -277,7 +282,10 @@ pub fn load(models: &[PathBuf], runs: usize, json_out: bool) -> Result<()> {
             let name = variant_name(variant);
             fields.insert("bench".into(), json!("load"));
             fields.insert("model".into(), json!(model.display().to_string()));
-            fields.insert("weights_mb".into(), json!((weights as f64 / 1048576.0).round()));
+            fields.insert(
+                "weights_mb".into(),
+                json!((weights as f64 / 1048576.0).round()),
+            );
             fields.insert("variant".into(), json!(name));
             fields.insert("workers".into(), json!(workers));
             if json_out {

@@ -660,20 +660,18 @@ pub fn run(args: &RunArgs) -> Result<()> {
         for m in pending {
             let _ = bus.post(m);
         }
-        let load_seconds = loaded
-            .first()
-            .and_then(|m| {
-                let s = m.structure()?;
-                let secs = s.get::<f64>("load-seconds").ok()?;
-                let cache = s.get::<String>("graph-cache").unwrap_or_default();
-                let how = match cache.as_str() {
-                    "reused" => " (optimised graph reused)",
-                    "built" => " (optimised graph saved for the next start)",
-                    _ => "",
-                };
-                eprintln!("loaded {} in {secs:.1} s{how}", model.display());
-                Some(secs)
-            });
+        let load_seconds = loaded.first().and_then(|m| {
+            let s = m.structure()?;
+            let secs = s.get::<f64>("load-seconds").ok()?;
+            let cache = s.get::<String>("graph-cache").unwrap_or_default();
+            let how = match cache.as_str() {
+                "reused" => " (optimised graph reused)",
+                "built" => " (optimised graph saved for the next start)",
+                _ => "",
+            };
+            eprintln!("loaded {} in {secs:.1} s{how}", model.display());
+            Some(secs)
+        });
         if state.is_err() {
             // The element says why on the bus (a bad model, a provider that cannot load…).
             let why = bus
