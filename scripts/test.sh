@@ -11,7 +11,7 @@ scripts/setup.sh
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
-cargo test --release --locked --no-fail-fast "$@" 2>&1 | tee "$log" || status=$?
+cargo test --release --locked --no-fail-fast --features test-hooks "$@" 2>&1 | tee "$log" || status=$?
 # One closing line for the whole run (cargo prints one per test binary), failed or not.
 awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
 exit "$status"

@@ -20,6 +20,8 @@ pub mod render;
 pub mod resample;
 pub mod runtime;
 pub mod session;
+#[cfg(feature = "test-hooks")]
+pub mod test_hooks;
 pub mod yuv;
 
 mod beitseg;

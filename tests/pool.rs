@@ -68,8 +68,7 @@ fn pts(samples: &[gst::Sample]) -> Vec<u64> {
 #[test]
 fn every_frame_comes_out_once_in_order_for_1_to_4_workers() {
     // Random per-frame worker delays (test hook) make workers finish out of order.
-    // SAFETY: set before any element of this process starts.
-    unsafe { std::env::set_var("BEITSEG_TEST_WORKER_JITTER_MS", "15") };
+    gstbeitseg::test_hooks::set_worker_jitter_ms(15);
     let n = 40;
     for workers in 1..=4 {
         let (pipeline, sink) = launch(&format!(

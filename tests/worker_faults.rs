@@ -3,7 +3,8 @@
 
 //! A worker that fails mid-stream (an inference error, or a panic) becomes an element error; the
 //! frames before it come out, the pipeline stops cleanly, and the process lives on. The faults
-//! come from the test hook BEITSEG_TEST_WORKER_FAULT, so this binary has its own process.
+//! come from the test hook `gstbeitseg::test_hooks::set_worker_fault` (feature `test-hooks`),
+//! which is process-wide, so this binary has its own process.
 
 mod common;
 
@@ -11,12 +12,11 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use gst::prelude::*;
+use gstbeitseg::test_hooks::{self, Fault};
 
 /// Runs 30 frames with a fault at frame 10; returns (frames out, the error text).
-fn run_with_fault(fault: &str, workers: u32) -> (usize, String) {
-    // SAFETY: the tests of this binary run one at a time (one test function) and read the
-    // variable only when an element starts.
-    unsafe { std::env::set_var("BEITSEG_TEST_WORKER_FAULT", fault) };
+fn run_with_fault(fault: Fault, workers: u32) -> (usize, String) {
+    test_hooks::set_worker_fault(Some((fault, 10)));
     init_gst();
     let pipeline = launch_pipeline(&format!(
         "videotestsrc num-buffers=30 ! video/x-raw,format=RGB,width=64,height=48 ! \
@@ -35,7 +35,7 @@ fn run_with_fault(fault: &str, workers: u32) -> (usize, String) {
                 gst::MessageView::Error(e) => {
                     break format!("{} {}", e.error(), e.debug().unwrap_or_default())
                 }
-                _ => panic!("EOS although frame 10 failed ({fault})"),
+                _ => panic!("EOS although frame 10 failed ({fault:?})"),
             }
         }
         if sink
@@ -62,7 +62,7 @@ fn run_with_fault(fault: &str, workers: u32) -> (usize, String) {
 #[test]
 fn an_inference_error_or_a_worker_panic_becomes_an_element_error() {
     for workers in [1, 3] {
-        let (frames, error) = run_with_fault("error:10", workers);
+        let (frames, error) = run_with_fault(Fault::Error, workers);
         assert!(
             error.contains("inference failed at frame 10"),
             "{workers} workers: {error}"
@@ -70,12 +70,12 @@ fn an_inference_error_or_a_worker_panic_becomes_an_element_error() {
         // Frames come out in order, so exactly the nine before the failed one.
         assert_eq!(frames, 9, "{workers} workers");
 
-        let (frames, error) = run_with_fault("panic:10", workers);
+        let (frames, error) = run_with_fault(Fault::Panic, workers);
         assert!(error.contains("panicked"), "{workers} workers: {error}");
         assert_eq!(frames, 9, "{workers} workers");
     }
     // The process is still here, and a new pipeline without faults runs to the end.
-    unsafe { std::env::remove_var("BEITSEG_TEST_WORKER_FAULT") };
+    test_hooks::set_worker_fault(None);
     let pipeline = gst::parse::launch(&format!(
         "videotestsrc num-buffers=5 ! video/x-raw,format=RGB,width=64,height=48 ! \
          beitseg model=\"{}\" ! fakesink",

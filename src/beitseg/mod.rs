@@ -4,7 +4,12 @@
 use gst::glib;
 use gst::prelude::*;
 
+mod caps;
 mod imp;
+mod queue;
+mod settings;
+mod stats;
+mod worker;
 
 /// What the `src` pad carries.
 #[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum)]
@@ -83,6 +88,27 @@ pub enum ProviderSetting {
     Cuda = 2,
     #[enum_value(name = "CPU", nick = "cpu")]
     Cpu = 3,
+}
+
+impl From<ProviderSetting> for crate::provider::Provider {
+    fn from(p: ProviderSetting) -> Self {
+        match p {
+            ProviderSetting::Auto => Self::Auto,
+            ProviderSetting::Tensorrt => Self::TensorRt,
+            ProviderSetting::Cuda => Self::Cuda,
+            ProviderSetting::Cpu => Self::Cpu,
+        }
+    }
+}
+
+impl From<ResizeSetting> for Option<crate::model::ResizeMode> {
+    fn from(r: ResizeSetting) -> Self {
+        match r {
+            ResizeSetting::Auto => None,
+            ResizeSetting::Stretch => Some(crate::model::ResizeMode::Stretch),
+            ResizeSetting::Letterbox => Some(crate::model::ResizeMode::Letterbox),
+        }
+    }
 }
 
 glib::wrapper! {

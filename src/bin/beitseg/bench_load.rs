@@ -24,7 +24,7 @@ pub enum Variant {
     Cold,
     /// beitseg, with the graph the cold start saved.
     Warm,
-    /// One session per worker, as beitseg did before sharing one (a fresh cache each).
+    /// One session per worker and no optimised graph cache, as beitseg loaded before.
     PerWorker,
     /// Plain ONNX Runtime, default options (all graph optimisations).
     OrtDefault,
@@ -98,11 +98,11 @@ pub fn probe(args: &ProbeArgs) -> Result<()> {
             models.push(Arc::new(m));
         }
         Variant::PerWorker => {
-            for w in 0..args.workers {
-                let o = Overrides {
-                    graph_cache: GraphCache::Dir(args.cache.join(format!("worker{w}"))),
-                    ..overrides(args.workers)
-                };
+            let o = Overrides {
+                graph_cache: GraphCache::Off,
+                ..overrides(args.workers)
+            };
+            for _ in 0..args.workers {
                 models.push(Arc::new(Model::load(&args.model, &o)?));
             }
         }
