@@ -37,6 +37,9 @@ gst::plugin_define!(
     env!("CARGO_PKG_DESCRIPTION"),
     plugin_init,
     concat!(env!("CARGO_PKG_VERSION"), "-", env!("COMMIT_ID")),
+    // Cargo.toml's "MIT OR Apache-2.0" in GStreamer's licence vocabulary, which names each
+    // licence it knows by one word and has no SPDX expressions: "MIT/X11" is the MIT choice
+    // (as in gst-plugins-rs's dual-licensed plugins).
     "MIT/X11",
     env!("CARGO_PKG_NAME"),
     env!("CARGO_PKG_NAME"),

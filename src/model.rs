@@ -308,7 +308,7 @@ impl Model {
         if meta.len() == 0 {
             bail!("the file is empty");
         }
-        crate::runtime::init(None)?;
+        crate::runtime::init()?;
         // Candidates best first; a GPU provider that cannot load leaves a note and the next one
         // is tried. The CPU, when it is a candidate, reports the model's own problems.
         let mut notes = Vec::new();

@@ -132,6 +132,33 @@ pub fn has_cached_engine(dir: &Path) -> bool {
     })
 }
 
+/// When a session with `request` on `model` would build a TensorRT engine (minutes) because none
+/// is cached yet, what to tell the user first.
+pub fn missing_engine_note(
+    request: &ProviderRequest,
+    model: &Path,
+    max_batch: usize,
+) -> Option<String> {
+    if !matches!(request.provider, Provider::Auto | Provider::TensorRt)
+        || !compiled_in().is_ok_and(|p| p.contains(&"tensorrt"))
+    {
+        return None;
+    }
+    let root = request
+        .engine_cache
+        .clone()
+        .unwrap_or_else(default_engine_cache);
+    let dir = engine_cache_dir(&root, model, request.device_id, true, max_batch).ok()?;
+    (!has_cached_engine(&dir)).then(|| {
+        format!(
+            "TensorRT: no cached engine for {} in {}: the first start builds one, which can take \
+             minutes; later starts reuse it",
+            model.display(),
+            dir.display()
+        )
+    })
+}
+
 /// Folders next to the loaded ONNX Runtime (the onnxruntime-gpu wheel's pip dependencies) that
 /// hold CUDA 13 and cuDNN 9.
 fn pip_cuda_dirs() -> (Option<PathBuf>, Option<PathBuf>) {

@@ -9,7 +9,7 @@
 //!    crate that built this plugin, or above the directory the plugin was loaded from.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 use anyhow::{anyhow, Result};
 
@@ -25,6 +25,15 @@ struct Runtime {
 }
 
 static RUNTIME: OnceLock<std::result::Result<Runtime, String>> = OnceLock::new();
+
+/// Where ONNX Runtime's log goes; settable before or after the runtime is loaded, so the log
+/// reaches it whichever caller loads the runtime first.
+static LOG_SINK: RwLock<Option<LogSink>> = RwLock::new(None);
+
+/// Sends ONNX Runtime's log to `sink` from now on (the plugin sets its debug category).
+pub fn set_log_sink(sink: LogSink) {
+    *LOG_SINK.write().unwrap_or_else(|e| e.into_inner()) = Some(sink);
+}
 
 fn venv_candidates(root: &Path) -> Vec<PathBuf> {
     let lib = root.join(".venv").join("lib");
@@ -88,20 +97,22 @@ pub fn locate_library() -> Result<PathBuf> {
 }
 
 /// Loads ONNX Runtime once per process and creates its environment. Every later call returns the
-/// first call's outcome, so a failure is reported the same way each time.
-pub fn init(log: Option<LogSink>) -> Result<()> {
+/// first call's outcome, so a failure is reported the same way each time. Its log goes to the
+/// sink of [`set_log_sink`], whenever that is set.
+pub fn init() -> Result<()> {
     let outcome = RUNTIME.get_or_init(|| {
         let library = locate_library().map_err(|e| e.to_string())?;
         let builder = ort::init_from(&library)
             .map_err(|e| format!("cannot load ONNX Runtime from {}: {e}", library.display()))?;
         let version = library_version(&library);
         let builder = builder.with_name("beitseg").with_telemetry(false);
-        let builder = match log {
-            Some(sink) => builder.with_logger(Arc::new(
-                move |level, _category, _id, _location, message| sink(level, message),
-            )),
-            None => builder,
-        };
+        let builder = builder.with_logger(Arc::new(
+            |level, _category, _id, _location, message: &str| {
+                if let Some(sink) = LOG_SINK.read().unwrap_or_else(|e| e.into_inner()).as_ref() {
+                    sink(level, message);
+                }
+            },
+        ));
         let env = builder.build().map_err(|e| {
             format!(
                 "cannot create the ONNX Runtime environment ({}): {e}",

@@ -110,16 +110,7 @@ impl BeitSeg {
         // Parallelism comes first from frames in flight on several workers.
         let workers = settings.workers(cores);
         let overrides = settings.overrides(cores);
-        if let Err(err) = runtime::init(Some(Arc::new(|level, message: &str| {
-            use ort::logging::LogLevel;
-            let level = match level {
-                LogLevel::Verbose => gst::DebugLevel::Log,
-                LogLevel::Info => gst::DebugLevel::Debug,
-                LogLevel::Warning => gst::DebugLevel::Warning,
-                LogLevel::Error | LogLevel::Fatal => gst::DebugLevel::Error,
-            };
-            gst::log_with_level!(CAT, level, "onnxruntime: {message}");
-        }))) {
+        if let Err(err) = runtime::init() {
             return Err(gst::error_msg!(gst::LibraryError::Init, ["{err:#}"]));
         }
         gst::info!(
@@ -138,36 +129,10 @@ impl BeitSeg {
             gst::error_msg!(kind, ["{err:#}"])
         };
         // Building a TensorRT engine takes minutes; say so before it starts.
-        if matches!(
-            overrides.provider.provider,
-            Provider::Auto | Provider::TensorRt
-        ) && provider::compiled_in().is_ok_and(|p| p.contains(&"tensorrt"))
+        if let Some(note) =
+            provider::missing_engine_note(&overrides.provider, &path, overrides.max_batch)
         {
-            let root = overrides
-                .provider
-                .engine_cache
-                .clone()
-                .unwrap_or_else(provider::default_engine_cache);
-            if let Ok(dir) = provider::engine_cache_dir(
-                &root,
-                &path,
-                overrides.provider.device_id,
-                true,
-                overrides.max_batch,
-            ) {
-                if !provider::has_cached_engine(&dir) {
-                    gst::element_imp_info!(
-                        self,
-                        gst::LibraryError::Init,
-                        [
-                            "TensorRT: no cached engine for {} in {}: the first start builds one, \
-                             which can take minutes; later starts reuse it",
-                            path.display(),
-                            dir.display()
-                        ]
-                    );
-                }
-            }
+            gst::element_imp_info!(self, gst::LibraryError::Init, ["{note}"]);
         }
         // One session, shared with every other beitseg of this process that runs the same
         // model, and run by all workers at once: the weights are in memory once.
@@ -862,7 +827,7 @@ impl ObjectImpl for BeitSeg {
             "input-width" => loaded.map_or(0, |l| l.0).to_value(),
             "input-height" => loaded.map_or(0, |l| l.1).to_value(),
             "num-classes" => loaded.map_or(0, |l| l.2).to_value(),
-            "ort-version" => match runtime::init(None) {
+            "ort-version" => match runtime::init() {
                 Ok(()) => runtime::version().unwrap_or("unknown").to_value(),
                 Err(err) => format!("not loaded: {err:#}").to_value(),
             },

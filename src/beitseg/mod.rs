@@ -115,7 +115,28 @@ glib::wrapper! {
     pub struct BeitSeg(ObjectSubclass<imp::BeitSeg>) @extends gst::Element, gst::Object;
 }
 
+/// ONNX Runtime's own log, in a debug category of its own (`GST_DEBUG=beitseg-ort:5`).
+static ORT_CAT: std::sync::LazyLock<gst::DebugCategory> = std::sync::LazyLock::new(|| {
+    gst::DebugCategory::new(
+        "beitseg-ort",
+        gst::DebugColorFlags::empty(),
+        Some("ONNX Runtime's log, as beitseg runs it"),
+    )
+});
+
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    // Whoever loads ONNX Runtime first (this element, or the engine directly), its log comes
+    // here.
+    crate::runtime::set_log_sink(std::sync::Arc::new(|level, message: &str| {
+        use ort::logging::LogLevel;
+        let level = match level {
+            LogLevel::Verbose => gst::DebugLevel::Log,
+            LogLevel::Info => gst::DebugLevel::Debug,
+            LogLevel::Warning => gst::DebugLevel::Warning,
+            LogLevel::Error | LogLevel::Fatal => gst::DebugLevel::Error,
+        };
+        gst::log_with_level!(ORT_CAT, level, "{message}");
+    }));
     Mode::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
     ResizeSetting::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
     DropPolicy::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());

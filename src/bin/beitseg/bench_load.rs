@@ -65,7 +65,7 @@ fn mb(kb: Option<u64>) -> Value {
 /// optimisation, nothing of beitseg's options.
 fn plain_ort(model: &Path, optimise: bool) -> Result<ort::session::Session> {
     use ort::session::builder::GraphOptimizationLevel;
-    gstbeitseg::runtime::init(None)?;
+    gstbeitseg::runtime::init()?;
     let mut builder = ort::session::Session::builder(gstbeitseg::runtime::environment()?)
         .map_err(|e| anyhow!("{e}"))?;
     if !optimise {
