@@ -14,7 +14,7 @@ seconds=${FUZZ_SECONDS:-30}
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked --version 0.13.2
 export RUSTC_BOOTSTRAP=1
 cd fuzz
-for target in metadata labels_palette; do
+for target in metadata labels_palette onnx_graph; do
   mkdir -p "corpus/$target"
   cp -n "seeds/$target/"* "corpus/$target/" 2>/dev/null || true
   echo "fuzz: $target for ${seconds} s" >&2

@@ -124,6 +124,20 @@ pub struct ModelInfo {
     pub load: LoadReport,
 }
 
+impl ModelInfo {
+    /// The provider in use, with why better ones were not used.
+    pub fn provider_line(&self) -> String {
+        if self.provider_notes.is_empty() {
+            return self.provider.name().to_string();
+        }
+        format!(
+            "{} ({})",
+            self.provider.name(),
+            self.provider_notes.join("; ")
+        )
+    }
+}
+
 /// User choices that override what the model says about itself.
 #[derive(Clone, Debug, Default)]
 pub struct Overrides {

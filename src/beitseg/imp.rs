@@ -20,7 +20,7 @@
  *     mp4mux ! filesink location=seg.mp4
  * ]|
  */
-use std::sync::{Arc, Condvar, LazyLock, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
@@ -31,29 +31,16 @@ use gst::subclass::prelude::*;
 use gst_video::VideoFormat;
 
 use super::caps::{gray_caps, mask_stream_start, pixel_format, rgb_caps, with_formats, yuv_format};
-use super::queue::{Item, Queue};
+use super::queue::{FrameQueue, Item};
 use super::settings::{self, Settings};
 use super::stats::Stats;
 use super::worker::{self, ClassSource, Job, Rendered};
-use super::{DropPolicy, Mode};
+use super::{DropPolicy, Guard, Mode};
 use crate::engine::Segmenter;
 use crate::frame::ClassMap;
 use crate::model::Model;
 use crate::pool::{Pool, Ticket};
-use crate::provider::Provider;
 use crate::{palette, provider, render, runtime};
-
-/// Locks a mutex; a panic elsewhere (caught at the pad boundary) must not make every later
-/// lock panic too, so a poisoned lock is taken as it is.
-trait Guard<T> {
-    fn guard(&self) -> std::sync::MutexGuard<'_, T>;
-}
-
-impl<T> Guard<T> for Mutex<T> {
-    fn guard(&self) -> std::sync::MutexGuard<'_, T> {
-        self.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -88,8 +75,7 @@ pub struct BeitSeg {
     combiner: Mutex<gst_base::UniqueFlowCombiner>,
     settings: Mutex<Settings>,
     state: Mutex<Option<State>>,
-    queue: Mutex<Queue>,
-    queue_changed: Condvar,
+    queue: FrameQueue,
     stats: Mutex<Stats>,
     /// Input size and class count of the loaded model, for the read-only properties.
     loaded: Mutex<Option<(u32, u32, u32)>>,
@@ -138,14 +124,7 @@ impl BeitSeg {
         // model, and run by all workers at once: the weights are in memory once.
         let model = Model::shared(&path, &overrides).map_err(load_error)?;
         let info = model.info().clone();
-        let provider_line = match info.provider_notes.is_empty() {
-            true => info.provider.name().to_string(),
-            false => format!(
-                "{} ({})",
-                info.provider.name(),
-                info.provider_notes.join("; ")
-            ),
-        };
+        let provider_line = info.provider_line();
         if !info.provider_notes.is_empty() {
             gst::element_imp_warning!(
                 self,
@@ -194,26 +173,18 @@ impl BeitSeg {
             info.num_classes,
             info.preprocessing
         );
-        // A model with a fixed batch runs exactly that many images (padded when fewer wait).
         let requested = settings.batch_size.max(1) as usize;
-        let (batch, pad_to) = match info.batch {
-            // TensorRT builds an engine per input shape: partial batches are padded so that one
-            // engine (the cached one) serves every run.
-            None if info.provider == Provider::TensorRt && requested > 1 => {
-                (requested, Some(requested))
-            }
-            None => (requested, None),
-            Some(fixed) => {
-                if requested != fixed && requested > 1 {
-                    gst::element_imp_warning!(
-                        self,
-                        gst::ResourceError::Settings,
-                        ["batch-size={requested} but {} has a fixed batch of {fixed}: using {fixed}", path.display()]
-                    );
-                }
-                (if requested > 1 { fixed } else { 1 }, Some(fixed))
-            }
-        };
+        let (batch, pad_to) = worker::batching(&info, requested);
+        if let Some(fixed) = info.batch.filter(|&f| requested != f && requested > 1) {
+            gst::element_imp_warning!(
+                self,
+                gst::ResourceError::Settings,
+                [
+                    "batch-size={requested} but {} has a fixed batch of {fixed}: using {fixed}",
+                    path.display()
+                ]
+            );
+        }
         let shared = worker::Shared::default();
         let workers = (0..workers)
             .map(|i| worker::worker(Segmenter::new(model.clone()), i, pad_to, &shared))
@@ -261,18 +232,7 @@ impl BeitSeg {
     }
 
     fn set_flushing(&self, flushing: bool) {
-        let mut q = self.queue.guard();
-        q.flushing = flushing;
-        if flushing {
-            for item in q.items.drain(..) {
-                item.discard();
-            }
-            q.frames = 0;
-        } else {
-            q.flow = Ok(gst::FlowSuccess::Ok);
-        }
-        self.queue_changed.notify_all();
-        drop(q);
+        self.queue.set_flushing(flushing);
         if let Some(state) = self.state.guard().as_mut() {
             state.anchor = None;
             state.since_anchor = 0;
@@ -281,13 +241,7 @@ impl BeitSeg {
     }
 
     fn enqueue_event(&self, src: Option<gst::Event>, mask: Option<gst::Event>) -> bool {
-        let mut q = self.queue.guard();
-        if q.flushing {
-            return false;
-        }
-        q.items.push_back(Item::Event { src, mask });
-        self.queue_changed.notify_all();
-        true
+        self.queue.push_event(src, mask)
     }
 
     fn sink_chain(
@@ -352,31 +306,9 @@ impl BeitSeg {
 
         // Back-pressure: wait while max-in-flight frames are queued or being pushed, or, for
         // live sources, make room by dropping the oldest frame still waiting.
-        {
-            let mut q = self.queue.guard();
-            while !q.flushing && q.flow.is_ok() && q.frames >= max_in_flight {
-                if drop_oldest {
-                    if let Some(i) = q
-                        .items
-                        .iter()
-                        .position(|it| matches!(it, Item::Frame { .. }))
-                    {
-                        let item = q.items.remove(i).expect("index from position");
-                        item.discard();
-                        q.frames -= 1;
-                        self.stats.guard().dropped += 1;
-                        continue;
-                    }
-                }
-                q = self
-                    .queue_changed
-                    .wait(q)
-                    .unwrap_or_else(|e| e.into_inner());
-            }
-            if q.flushing {
-                return Err(gst::FlowError::Flushing);
-            }
-            q.flow?;
+        let dropped = self.queue.reserve(max_in_flight, drop_oldest)?;
+        if dropped > 0 {
+            self.stats.guard().dropped += dropped;
         }
         let ticket = {
             let guard = self.state.guard();
@@ -386,34 +318,14 @@ impl BeitSeg {
                 .pool
                 .submit(job)
         };
-        let mut q = self.queue.guard();
-        if q.flushing {
-            return Err(gst::FlowError::Flushing);
-        }
-        q.items.push_back(Item::Frame { ticket, anchor });
-        q.frames += 1;
-        self.queue_changed.notify_all();
-        q.flow
+        self.queue.push_frame(ticket, anchor)
     }
 
     /// The src pad task: pushes the next item in order, waiting for its worker if needed.
     fn push_next(&self) {
-        let item = {
-            let mut q = self.queue.guard();
-            loop {
-                if q.flushing {
-                    drop(q);
-                    let _ = self.srcpad.pause_task();
-                    return;
-                }
-                if let Some(item) = q.items.pop_front() {
-                    break item;
-                }
-                q = self
-                    .queue_changed
-                    .wait(q)
-                    .unwrap_or_else(|e| e.into_inner());
-            }
+        let Some(item) = self.queue.pop() else {
+            let _ = self.srcpad.pause_task();
+            return;
         };
         let maskpad = self.maskpad.guard().clone();
         match item {
@@ -430,23 +342,21 @@ impl BeitSeg {
                             gst::CoreError::Negotiation,
                             ["Downstream refused {event:?}"]
                         );
-                        self.queue.guard().flow = Err(gst::FlowError::NotNegotiated);
+                        self.queue.fail(gst::FlowError::NotNegotiated);
                     }
                 }
             }
-            Item::Frame { .. } if self.queue.guard().flow.is_err() => {
+            Item::Frame { .. } if self.queue.flow().is_err() => {
                 // Downstream failed: frames are dropped, events (EOS above all) still go through.
                 item.discard();
-                let mut q = self.queue.guard();
-                q.frames = q.frames.saturating_sub(1);
-                self.queue_changed.notify_all();
+                self.queue.frame_done(None);
             }
             Item::Frame { ticket, .. } => {
                 let result = loop {
                     if let Some(r) = ticket.wait_timeout(Duration::from_millis(20)) {
                         break r;
                     }
-                    if self.queue.guard().flushing {
+                    if self.queue.is_flushing() {
                         return;
                     }
                 };
@@ -471,15 +381,7 @@ impl BeitSeg {
                         Err(gst::FlowError::Error)
                     }
                 };
-                let mut q = self.queue.guard();
-                if !q.flushing {
-                    q.frames = q.frames.saturating_sub(1);
-                    if q.flow.is_ok() {
-                        q.flow = flow;
-                    }
-                }
-                drop(q);
-                self.queue_changed.notify_all();
+                self.queue.frame_done(Some(flow));
                 if let Err(err) = flow {
                     gst::debug!(CAT, imp = self, "downstream flow {err:?}");
                     // As a source's task would: upstream may have finished already, so say it.
@@ -502,28 +404,7 @@ impl BeitSeg {
     fn note_output(&self, inference: Option<Duration>) {
         let now = Instant::now();
         let post = self.settings.guard().post_stats;
-        let due = {
-            let mut stats = self.stats.guard();
-            stats.frames_out += 1;
-            if let Some(d) = inference {
-                stats.inference_ms.push_back(d.as_secs_f64() * 1000.0);
-                if stats.inference_ms.len() > 256 {
-                    stats.inference_ms.pop_front();
-                }
-            }
-            stats.out_times.push_back(now);
-            while stats.out_times.len() > 2
-                && now.duration_since(*stats.out_times.front().expect("non-empty"))
-                    > Duration::from_secs(1)
-            {
-                stats.out_times.pop_front();
-            }
-            let due = post && now.duration_since(stats.last_post) >= Duration::from_secs(1);
-            if due {
-                stats.last_post = now;
-            }
-            due
-        };
+        let due = self.stats.guard().count_output(inference, now, post);
         if due {
             let s = self.stats_structure();
             let _ = self
@@ -535,7 +416,7 @@ impl BeitSeg {
     /// Takes the queue, state and stats locks one at a time: the streaming thread holds the
     /// first two while it counts drops.
     fn stats_structure(&self) -> gst::Structure {
-        let depth = self.queue.guard().frames;
+        let depth = self.queue.depth();
         let workers = self.state.guard().as_ref().map_or(0, |s| s.pool.workers());
         self.stats.guard().structure(depth, workers)
     }
@@ -784,8 +665,7 @@ impl ObjectSubclass for BeitSeg {
             combiner: Mutex::new(gst_base::UniqueFlowCombiner::new()),
             settings: Mutex::new(Settings::default()),
             state: Mutex::new(None),
-            queue: Mutex::new(Queue::default()),
-            queue_changed: Condvar::new(),
+            queue: FrameQueue::default(),
             stats: Mutex::new(Stats::default()),
             loaded: Mutex::new(None),
             provider_in_use: Mutex::new(None),

@@ -11,6 +11,18 @@ mod settings;
 mod stats;
 mod worker;
 
+/// Locks a mutex; a panic elsewhere (caught at the pad boundary) must not make every later
+/// lock panic too, so a poisoned lock is taken as it is.
+trait Guard<T> {
+    fn guard(&self) -> std::sync::MutexGuard<'_, T>;
+}
+
+impl<T> Guard<T> for std::sync::Mutex<T> {
+    fn guard(&self) -> std::sync::MutexGuard<'_, T> {
+        self.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 /// What the `src` pad carries.
 #[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum)]
 #[repr(u32)]

@@ -4,7 +4,7 @@
 //! Counters behind the `stats` property and the `beitseg-stats` bus messages.
 
 use std::collections::VecDeque;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Counters behind the `stats` property and the `beitseg-stats` bus messages.
 pub(super) struct Stats {
@@ -32,6 +32,35 @@ impl Default for Stats {
 }
 
 impl Stats {
+    /// Counts a frame going out (with its share of model time, if it ran the model); true when
+    /// `post` is on and the once-a-second message is due.
+    pub(super) fn count_output(
+        &mut self,
+        inference: Option<Duration>,
+        now: Instant,
+        post: bool,
+    ) -> bool {
+        self.frames_out += 1;
+        if let Some(d) = inference {
+            self.inference_ms.push_back(d.as_secs_f64() * 1000.0);
+            if self.inference_ms.len() > 256 {
+                self.inference_ms.pop_front();
+            }
+        }
+        self.out_times.push_back(now);
+        while self.out_times.len() > 2
+            && now.duration_since(*self.out_times.front().expect("non-empty"))
+                > Duration::from_secs(1)
+        {
+            self.out_times.pop_front();
+        }
+        let due = post && now.duration_since(self.last_post) >= Duration::from_secs(1);
+        if due {
+            self.last_post = now;
+        }
+        due
+    }
+
     pub(super) fn inference(&self) -> (f64, f64) {
         if self.inference_ms.is_empty() {
             return (0.0, 0.0);

@@ -243,6 +243,19 @@ pub(super) fn render(
     })
 }
 
+/// Frames a worker runs at once, and the batch a run is padded to (`None`: as many as wait). A
+/// model with a fixed batch runs exactly that many images; TensorRT builds an engine per input
+/// shape, so its partial batches are padded too and one (cached) engine serves every run.
+pub(super) fn batching(info: &crate::model::ModelInfo, requested: usize) -> (usize, Option<usize>) {
+    match info.batch {
+        None if info.provider == crate::provider::Provider::TensorRt && requested > 1 => {
+            (requested, Some(requested))
+        }
+        None => (requested, None),
+        Some(fixed) => (if requested > 1 { fixed } else { 1 }, Some(fixed)),
+    }
+}
+
 /// What the workers of one start share: with the `test-hooks` feature, the frames they took.
 #[derive(Clone, Default)]
 pub(super) struct Shared {
