@@ -446,6 +446,7 @@ fn quad_candidates(
     }
 }
 
+#[cfg(any(test, feature = "bench"))]
 /// The plain reference: interpolate every class at every pixel, then argmax. Used by tests and
 /// benchmarks to check the fast path.
 pub fn decode_reference(logits: &Logits, width: usize, height: usize, out: &mut ClassMap) {

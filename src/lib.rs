@@ -6,6 +6,7 @@
 
 use gst::glib;
 
+#[cfg(any(test, feature = "bench"))]
 pub mod bench;
 pub mod decode;
 pub mod engine;

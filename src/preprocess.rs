@@ -7,7 +7,9 @@
 
 use anyhow::Result;
 
-use crate::frame::{FrameRef, Picture, PixelFormat};
+#[cfg(any(test, feature = "bench"))]
+use crate::frame::PixelFormat;
+use crate::frame::{FrameRef, Picture};
 use crate::model::{Layout, ModelInfo, Preprocessing, Resample, ResizeMode};
 use crate::resample::Resizer;
 use crate::yuv::{planes_to_rgb, YuvFormat, YuvRef};
@@ -196,6 +198,7 @@ impl Preprocessor {
         Ok(place)
     }
 
+    #[cfg(any(test, feature = "bench"))]
     /// [`Self::run_yuv`] the plain way, for tests and benchmarks: every frame pixel converted
     /// to RGB in floating point ([`crate::yuv::Colorimetry::to_rgb`]), then
     /// [`Self::run_reference`].
@@ -217,6 +220,7 @@ impl Preprocessor {
         self.run_reference(&packed, out)
     }
 
+    #[cfg(any(test, feature = "bench"))]
     /// [`Self::run`] the plain way, for tests and benchmarks: the frame packed to RGB, resized
     /// with the one-pixel-at-a-time reference resampler ([`Resizer::resize`]), then normalised.
     pub fn run_reference(&mut self, frame: &FrameRef, out: &mut [f32]) -> Result<Placement> {

@@ -272,6 +272,7 @@ pub fn color_yuv(frame: &mut YuvMut, classes: &ClassMap, paint: &Paint) {
     overlay_yuv(frame, classes, paint, 1.0);
 }
 
+#[cfg(any(test, feature = "bench"))]
 /// [`overlay_yuv`] written plainly, one sample at a time: the reference for tests and
 /// benchmarks.
 pub fn overlay_yuv_reference(frame: &mut YuvMut, classes: &ClassMap, paint: &Paint, alpha: f64) {
@@ -313,6 +314,7 @@ pub fn overlay_yuv_reference(frame: &mut YuvMut, classes: &ClassMap, paint: &Pai
     }
 }
 
+#[cfg(any(test, feature = "bench"))]
 /// [`overlay`] written plainly, one pixel and channel at a time: the reference for tests and
 /// benchmarks.
 pub fn overlay_reference(frame: &mut FrameMut, classes: &ClassMap, paint: &Paint, alpha: f64) {
@@ -361,6 +363,7 @@ pub fn mask(out: &mut [u8], stride: usize, classes: &ClassMap) {
     }
 }
 
+#[cfg(any(test, feature = "bench"))]
 /// [`mask`], one pixel at a time: the reference for tests and benchmarks.
 pub fn mask_reference(out: &mut [u8], stride: usize, classes: &ClassMap) {
     for y in 0..classes.height {

@@ -25,6 +25,7 @@ impl<T> Guard<T> for std::sync::Mutex<T> {
 
 /// What the `src` pad carries.
 #[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[repr(u32)]
 #[enum_type(name = "GstBeitSegMode")]
 pub enum Mode {
@@ -44,6 +45,7 @@ pub enum Mode {
 
 /// How a frame is fitted to the model's input size.
 #[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[repr(u32)]
 #[enum_type(name = "GstBeitSegResize")]
 pub enum ResizeSetting {
@@ -66,6 +68,7 @@ pub enum ResizeSetting {
 
 /// What happens when `max-in-flight` frames are waiting.
 #[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[repr(u32)]
 #[enum_type(name = "GstBeitSegDropPolicy")]
 pub enum DropPolicy {
@@ -83,6 +86,7 @@ pub enum DropPolicy {
 
 /// The ONNX Runtime execution provider to run the model on.
 #[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[repr(u32)]
 #[enum_type(name = "GstBeitSegProvider")]
 pub enum ProviderSetting {
@@ -120,6 +124,31 @@ impl From<ResizeSetting> for Option<crate::model::ResizeMode> {
             ResizeSetting::Stretch => Some(crate::model::ResizeMode::Stretch),
             ResizeSetting::Letterbox => Some(crate::model::ResizeMode::Letterbox),
         }
+    }
+}
+
+/// The enums are the element's (GObject, for properties) and the command line's (clap, with the
+/// `cli` feature) alike: one definition, the same names (`nick`s) in both.
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(feature = "cli")]
+    #[test]
+    fn command_line_names_are_the_property_nicks() {
+        use clap::ValueEnum;
+        fn check<E: ValueEnum + glib::value::ToValue + StaticType>() {
+            for v in E::value_variants() {
+                let name = v.to_possible_value().unwrap().get_name().to_string();
+                let value = v.to_value();
+                let (_, ev) = glib::EnumValue::from_value(&value).unwrap();
+                assert_eq!(name, ev.nick());
+            }
+        }
+        check::<Mode>();
+        check::<ResizeSetting>();
+        check::<DropPolicy>();
+        check::<ProviderSetting>();
     }
 }
 

@@ -23,7 +23,8 @@ use anyhow::{anyhow, bail, Context, Result};
 use clap::ValueEnum;
 use gst::prelude::*;
 use gstbeitseg::model::{Model, Overrides};
-use gstbeitseg::provider::{Provider, ProviderRequest};
+use gstbeitseg::provider::ProviderRequest;
+use gstbeitseg::ProviderSetting;
 use serde_json::json;
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -50,9 +51,9 @@ pub struct BenchArgs {
     /// Model for `pool` and `model` (default: the bundled tiny BEiT, 640x640, 150 classes).
     #[arg(long)]
     model: Option<PathBuf>,
-    /// `model`: execution provider (auto, tensorrt, cuda, cpu).
-    #[arg(long, default_value = "auto")]
-    provider: String,
+    /// `model`: execution provider.
+    #[arg(long, value_enum, default_value_t = ProviderSetting::Auto)]
+    provider: ProviderSetting,
     /// `model`: frames per model run.
     #[arg(long, default_value_t = 1)]
     batch_size: usize,
@@ -74,16 +75,6 @@ pub struct BenchArgs {
     /// `load`: timed 640x640 runs per row (after one warm-up run); 0 skips running.
     #[arg(long, default_value_t = 3)]
     runs: usize,
-}
-
-fn provider(name: &str) -> Result<Provider> {
-    Ok(match name {
-        "auto" => Provider::Auto,
-        "tensorrt" => Provider::TensorRt,
-        "cuda" => Provider::Cuda,
-        "cpu" => Provider::Cpu,
-        other => bail!("unknown provider {other:?} (auto, tensorrt, cuda, cpu)"),
-    })
 }
 
 fn emit(json: bool, value: serde_json::Value, text: String) {
@@ -177,7 +168,7 @@ fn pool(model: &Path, frames: u32, json: bool) -> Result<()> {
 fn model_bench(args: &BenchArgs, model: &Path) -> Result<()> {
     let overrides = Overrides {
         provider: ProviderRequest {
-            provider: provider(&args.provider)?,
+            provider: args.provider.into(),
             ..Default::default()
         },
         max_batch: args.batch_size,
@@ -218,7 +209,7 @@ fn model_bench(args: &BenchArgs, model: &Path) -> Result<()> {
              provider={} batch-size={batch} workers={} ! fakesink sync=false",
             args.frames,
             model.display(),
-            args.provider,
+            gstbeitseg::provider::Provider::from(args.provider).name(),
             args.workers
         ),
         args.frames,

@@ -5,20 +5,14 @@
 
 use std::path::Path;
 
-use anyhow::{bail, Result};
+use anyhow::Result;
+use gstbeitseg::ProviderSetting;
 
-pub fn inspect(model: &Path, provider: &str) -> Result<()> {
-    use gstbeitseg::provider::{Provider, ProviderRequest};
-    let provider = match provider {
-        "auto" => Provider::Auto,
-        "tensorrt" => Provider::TensorRt,
-        "cuda" => Provider::Cuda,
-        "cpu" => Provider::Cpu,
-        other => bail!("unknown provider {other:?} (auto, tensorrt, cuda, cpu)"),
-    };
+pub fn inspect(model: &Path, provider: ProviderSetting) -> Result<()> {
+    use gstbeitseg::provider::ProviderRequest;
     let overrides = gstbeitseg::model::Overrides {
         provider: ProviderRequest {
-            provider,
+            provider: provider.into(),
             ..Default::default()
         },
         ..Default::default()

@@ -36,9 +36,9 @@ enum Command {
     Inspect {
         /// The .onnx file.
         model: PathBuf,
-        /// Execution provider to try (auto, tensorrt, cuda, cpu).
-        #[arg(long, default_value = "auto")]
-        provider: String,
+        /// Execution provider to try.
+        #[arg(long, value_enum, default_value_t = gstbeitseg::ProviderSetting::Auto)]
+        provider: gstbeitseg::ProviderSetting,
     },
     /// Serve a video file (unchanged, re-encoded as H.264) as an RTSP camera, e.g. to try
     /// `beitseg run rtsp://…` without a camera. Each client gets the file from its start.
@@ -66,7 +66,7 @@ fn main() -> ExitCode {
         })
         .and_then(|()| match &cli.command {
             Command::Run(args) => run::run(args),
-            Command::Inspect { model, provider } => inspect::inspect(model, provider),
+            Command::Inspect { model, provider } => inspect::inspect(model, *provider),
             Command::Serve { input, url } => rtsp::serve_file(input, url),
             Command::Bench(args) => bench::bench(args),
             Command::LoadProbe(args) => bench_load::probe(args),

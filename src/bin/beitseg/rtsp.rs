@@ -267,7 +267,7 @@ pub struct CameraOptions {
     pub url: String,
     pub latency_ms: u32,
     /// `tcp`, `udp` or `auto`.
-    pub transport: String,
+    pub transport: crate::run::Transport,
     pub reconnect: bool,
     /// No frame for this long counts as a lost camera.
     pub stall: Duration,
@@ -339,11 +339,7 @@ impl Camera {
     }
 
     fn connect(&mut self) -> Result<()> {
-        let protocols = match self.options.transport.as_str() {
-            "tcp" => "tcp",
-            "udp" => "udp",
-            _ => "tcp+udp+udp-mcast",
-        };
+        let protocols = self.options.transport.protocols();
         let pipeline = gst::parse::launch(&format!(
             "rtspsrc name=camera latency={} protocols={protocols} tcp-timeout={} ! decodebin ! \
              appsink name=frames sync=false max-buffers=2 caps=video/x-raw",
@@ -358,7 +354,7 @@ impl Camera {
             .context("camera pipeline without its rtspsrc")?;
         // Set as a property, not in the description: a URL may hold any character.
         rtspsrc.set_property("location", &self.options.url);
-        if protocols != "udp" && protocols != "tcp" {
+        if self.options.transport == crate::run::Transport::Auto {
             // Auto: give up on UDP (and retry over TCP) well before the stall timer fires.
             rtspsrc.set_property("timeout", (self.options.stall.as_micros() / 3) as u64);
         }

@@ -16,36 +16,27 @@ use gst::prelude::*;
 
 use crate::rtsp::{self, Camera, CameraOptions, Endpoint, Restream};
 
-#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Mode {
-    Overlay,
-    Color,
-    Mask,
-}
+// The element's own enums: the same names on the command line as in gst-launch.
+use gstbeitseg::{DropPolicy, Mode, ProviderSetting};
 
-impl Mode {
-    fn as_str(self) -> &'static str {
-        match self {
-            Mode::Overlay => "overlay",
-            Mode::Color => "color",
-            Mode::Mask => "mask",
-        }
-    }
-}
-
-#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+/// How an RTSP camera is reached (rtspsrc's `protocols`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Transport {
+    /// UDP first, then TCP.
     Auto,
     Tcp,
     Udp,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum DropPolicy {
-    /// Every frame is segmented, however late.
-    None,
-    /// When segmentation falls behind, the oldest waiting frame is dropped.
-    Oldest,
+impl Transport {
+    /// rtspsrc's `protocols` for this transport.
+    pub fn protocols(self) -> &'static str {
+        match self {
+            Transport::Auto => "tcp+udp+udp-mcast",
+            Transport::Tcp => "tcp",
+            Transport::Udp => "udp",
+        }
+    }
 }
 
 #[derive(clap::Args)]
@@ -74,9 +65,9 @@ pub struct RunArgs {
     /// .mkv file (lossless FFV1).
     #[arg(long)]
     pub mask_output: Option<String>,
-    /// Execution provider: auto, tensorrt, cuda or cpu.
-    #[arg(long, default_value = "auto")]
-    pub provider: String,
+    /// Execution provider.
+    #[arg(long, value_enum, default_value_t = ProviderSetting::Auto)]
+    pub provider: ProviderSetting,
     /// Worker threads (0: one per core).
     #[arg(long, default_value_t = 0)]
     pub workers: u32,
@@ -351,6 +342,7 @@ fn mask_writer(target: &str) -> Result<String> {
 
 struct Plan {
     description: String,
+    mode: Mode,
     drop_policy: DropPolicy,
     output: Output,
     /// Where the output went, for the closing line.
@@ -425,19 +417,13 @@ fn plan(args: &RunArgs, input: &Input) -> Result<Plan> {
     } else {
         DropPolicy::None
     });
+    // Enum properties are set on the element once it exists (run()), not spelled out here.
     let mut seg = format!(
-        "beitseg name=seg model={} mode={} alpha={} provider={} workers={} batch-size={} \
-         drop-policy={}",
+        "beitseg name=seg model={} alpha={} workers={} batch-size={}",
         quoted(&model.display().to_string()),
-        mode.as_str(),
         args.alpha,
-        args.provider,
         args.workers,
         args.batch_size,
-        match drop_policy {
-            DropPolicy::None => "none",
-            DropPolicy::Oldest => "oldest",
-        }
     );
     if let Some(c) = &args.classes {
         seg.push_str(&format!(" classes={}", quoted(c)));
@@ -458,6 +444,7 @@ fn plan(args: &RunArgs, input: &Input) -> Result<Plan> {
     };
     Ok(Plan {
         description,
+        mode,
         drop_policy,
         output,
         shown_as,
@@ -593,6 +580,9 @@ pub fn run(args: &RunArgs) -> Result<()> {
     let seg = pipeline
         .by_name("seg")
         .context("no beitseg in the pipeline")?;
+    seg.set_property("mode", plan.mode);
+    seg.set_property("drop-policy", drop_policy);
+    seg.set_property("provider", args.provider);
     let bus = pipeline.bus().context("pipeline without a bus")?;
 
     let restream = match &plan.output {
@@ -699,12 +689,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
                     CameraOptions {
                         url: url.clone(),
                         latency_ms: args.latency,
-                        transport: match args.transport {
-                            Transport::Auto => "auto",
-                            Transport::Tcp => "tcp",
-                            Transport::Udp => "udp",
-                        }
-                        .into(),
+                        transport: args.transport,
                         reconnect: args.reconnect && !args.no_reconnect,
                         stall,
                         give_up,
