@@ -62,6 +62,8 @@ fn run_segments_an_image_into_a_png() {
 
 #[test]
 fn bad_arguments_give_one_clear_line_and_a_failure() {
+    let dir = TempDir::new("cli-bad-arguments");
+    let never = dir.join("never.mp4");
     let (ok, _, err) = beitseg(&["run", "no-such-clip.mp4"]);
     assert!(!ok);
     assert_eq!(err.trim(), "error: input no-such-clip.mp4: no such file");
@@ -78,7 +80,7 @@ fn bad_arguments_give_one_clear_line_and_a_failure() {
         "--provider",
         "cpu",
         "-o",
-        "/tmp/never.mp4",
+        never.to_str().unwrap(),
     ]);
     assert!(!ok && err.contains("missing.onnx"), "{err}");
 }

@@ -148,10 +148,11 @@ fn latency_query_adds_the_inference_time() {
         "workers=1",
         "fakesink sync=false",
     );
-    // Wait for a few frames to be measured.
-    while stats(&seg).get::<u64>("frames-out").unwrap() < 5 {
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    // Wait (bounded) for a few frames to be measured.
+    wait_until(std::time::Duration::from_secs(60), || {
+        stats(&seg).get::<u64>("frames-out").unwrap() >= 5
+    })
+    .expect("5 frames within 60 s");
     let mut q = gst::query::Latency::new();
     assert!(seg.static_pad("src").unwrap().query(&mut q));
     let (live, min, _) = q.result();

@@ -76,6 +76,8 @@ fn the_cli_reconnects_when_the_camera_drops_and_finishes_the_file() {
 #[test]
 fn a_camera_that_never_answers_is_an_error_when_reconnecting_is_off_or_given_up() {
     let url = format!("rtsp://127.0.0.1:{}/cam", free_port());
+    let dir = TempDir::new("rtsp-never-answers");
+    let never = dir.join("never.mp4");
     let (ok, _, err) = beitseg(&[
         "run",
         &url,
@@ -83,7 +85,7 @@ fn a_camera_that_never_answers_is_an_error_when_reconnecting_is_off_or_given_up(
         "cpu",
         "--no-reconnect",
         "-o",
-        "/tmp/beitseg-never.mp4",
+        never.to_str().unwrap(),
     ]);
     assert!(!ok);
     let last = err.trim().lines().last().unwrap_or("");
@@ -99,7 +101,7 @@ fn a_camera_that_never_answers_is_an_error_when_reconnecting_is_off_or_given_up(
         "--give-up-after",
         "1.5",
         "-o",
-        "/tmp/beitseg-never.mp4",
+        never.to_str().unwrap(),
     ]);
     assert!(!ok);
     assert!(err.contains("reconnecting in"), "{err}");
@@ -182,6 +184,8 @@ fn fake_camera(reply: Option<Vec<u8>>) -> u16 {
 fn a_camera_that_never_answers_or_sends_garbage_is_retried_then_given_up_in_bounded_time() {
     let mut garbage = b"RTSP/1.0 200 OK\r\nCSeq: x\r\n\r\n".to_vec();
     garbage.extend((0..4096u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8));
+    let dir = TempDir::new("rtsp-given-up");
+    let never = dir.join("never.mp4");
     for (what, reply) in [("silent", None), ("garbage", Some(garbage))] {
         let url = format!("rtsp://127.0.0.1:{}/cam", fake_camera(reply));
         let t0 = Instant::now();
@@ -195,7 +199,7 @@ fn a_camera_that_never_answers_or_sends_garbage_is_retried_then_given_up_in_boun
             "--give-up-after",
             "3",
             "-o",
-            "/tmp/beitseg-never.mp4",
+            never.to_str().unwrap(),
         ]);
         let took = t0.elapsed();
         assert!(!ok, "{what}: {err}");
@@ -224,18 +228,32 @@ fn a_camera_that_stalls_mid_stream_is_reconnected() {
          rtph264pay name=pay0 pt=96 config-interval=-1 )",
     );
     factory.set_shared(false);
-    let first_valve: std::sync::Arc<std::sync::Mutex<Option<gst::Element>>> = Default::default();
+    // Each session's valve, and the frames that went through it.
+    type Valves = std::sync::Arc<
+        std::sync::Mutex<Vec<(gst::Element, std::sync::Arc<std::sync::atomic::AtomicU64>)>>,
+    >;
+    let valves: Valves = Default::default();
     factory.connect_media_configure({
-        let first_valve = first_valve.clone();
+        let valves = valves.clone();
         move |_, media| {
-            let mut v = first_valve.lock().unwrap();
-            if v.is_none() {
-                *v = media
-                    .element()
-                    .downcast_ref::<gst::Bin>()
-                    .unwrap()
-                    .by_name("v");
-            }
+            let valve = media
+                .element()
+                .downcast_ref::<gst::Bin>()
+                .unwrap()
+                .by_name("v")
+                .unwrap();
+            let passed = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+            valve
+                .static_pad("src")
+                .unwrap()
+                .add_probe(gst::PadProbeType::BUFFER, {
+                    let passed = passed.clone();
+                    move |_, _| {
+                        passed.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        gst::PadProbeReturn::Ok
+                    }
+                });
+            valves.lock().unwrap().push((valve, passed));
         }
     });
     server.mount_points().unwrap().add_factory("/cam", factory);
@@ -246,46 +264,45 @@ fn a_camera_that_stalls_mid_stream_is_reconnected() {
         let main_loop = main_loop.clone();
         move || main_loop.run()
     });
+    let passed = |session: usize| {
+        valves
+            .lock()
+            .unwrap()
+            .get(session)
+            .map_or(0, |(_, n)| n.load(std::sync::atomic::Ordering::SeqCst))
+    };
 
     let dir = TempDir::new("rtsp-stall");
     let out = dir.join("camera.mp4");
-    let child = spawn(&[
+    let mut child = spawn(&[
         "run",
         &format!("rtsp://127.0.0.1:{port}/cam"),
         "--provider",
         "cpu",
         "--transport",
         "tcp",
+        "--drop-policy",
+        "none",
         "--stall-timeout",
         "1",
         "-o",
         out.to_str().unwrap(),
     ]);
-    let t0 = Instant::now();
-    while first_valve.lock().unwrap().is_none() {
-        assert!(
-            t0.elapsed() < Duration::from_secs(20),
-            "the CLI never connected"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    std::thread::sleep(Duration::from_secs(2));
-    first_valve
-        .lock()
-        .unwrap()
-        .as_ref()
-        .unwrap()
-        .set_property("drop", true);
-    // 1 s to notice, 0.5 s backoff, then a new session that sends frames again.
-    std::thread::sleep(Duration::from_secs(5));
+    let stderr = Stderr::watch(&mut child);
+    // 2 s of frames (50 at 25 frames/s), then the first session stops sending, connection kept.
+    let limit = Duration::from_secs(30);
+    wait_until(limit, || passed(0) >= 50).expect("the first session never sent 50 frames");
+    valves.lock().unwrap()[0].0.set_property("drop", true);
+    // The CLI notices (1 s), backs off (0.5 s) and a second session sends 50 frames more.
+    stderr.wait_for("receiving frames again", limit);
+    wait_until(limit, || passed(1) >= 50).expect("the second session never sent 50 frames");
     interrupt(&child);
-    let (ok, err) = finish(child, Duration::from_secs(30));
+    let (ok, err) = stderr.finish(child, Duration::from_secs(30));
     main_loop.quit();
     thread.join().unwrap();
     assert!(ok, "{err}");
     assert!(err.contains("no frame for 1 s; reconnecting"), "{err}");
-    assert!(err.contains("receiving frames again"), "{err}");
-    // About 2 s before the stall and 3 s after it, in one playable file.
+    // The frames of both sessions (less those on the wire when the first stalled), one file.
     let frames = count_video_frames(&out);
     assert!(frames > 75, "{frames} frames: {err}");
 }

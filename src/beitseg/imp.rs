@@ -220,8 +220,12 @@ impl BeitSeg {
         Ok(())
     }
 
+    /// Drops what start() made: the workers and the model (unless another element shares it),
+    /// and what the read-only properties said about them. The statistics stay readable.
     fn stop(&self) {
         *self.state.guard() = None;
+        *self.loaded.guard() = None;
+        *self.provider_in_use.guard() = None;
     }
 
     fn mode(&self) -> Mode {
@@ -792,9 +796,12 @@ impl ElementImpl for BeitSeg {
         drop(slot);
         self.combiner.guard().add_pad(&pad);
         self.obj().add_pad(&pad).ok()?;
-        // Joining mid-stream: give the new pad the stream's sticky events.
+        // Joining mid-stream: the new pad gets the stream's sticky events, stored on it (not
+        // pushed from this application thread while the src task pushes): the src task sends
+        // them ahead of the pad's first buffer.
+        let mut sticky = Vec::new();
         if let Some(ev) = self.sinkpad.sticky_event::<gst::event::StreamStart>(0) {
-            pad.push_event(mask_stream_start(ev.stream_id(), ev.group_id()));
+            sticky.push(mask_stream_start(ev.stream_id(), ev.group_id()));
         }
         let gray = self
             .state
@@ -802,10 +809,15 @@ impl ElementImpl for BeitSeg {
             .as_ref()
             .and_then(|s| s.gray_info.clone());
         if let Some(caps) = gray.and_then(|i| i.to_caps().ok()) {
-            pad.push_event(gst::event::Caps::new(&caps));
+            sticky.push(gst::event::Caps::new(&caps));
         }
         if let Some(ev) = self.sinkpad.sticky_event::<gst::event::Segment>(0) {
-            pad.push_event(ev);
+            sticky.push(ev.into());
+        }
+        for event in sticky {
+            if let Err(err) = pad.store_sticky_event(&event) {
+                gst::debug!(CAT, imp = self, "mask pad: {event:?} not stored: {err:?}");
+            }
         }
         Some(pad)
     }

@@ -226,6 +226,79 @@ pub fn spawn(args: &[&str]) -> Child {
         .unwrap()
 }
 
+/// A child's stderr, read as it comes, so a test can wait for a line instead of sleeping.
+pub struct Stderr {
+    text: std::sync::Arc<std::sync::Mutex<String>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Stderr {
+    /// Takes `child`'s stderr (spawned with it piped, as [`spawn`] does).
+    pub fn watch(child: &mut Child) -> Self {
+        let mut pipe = child.stderr.take().expect("stderr piped");
+        let text: std::sync::Arc<std::sync::Mutex<String>> = Default::default();
+        let reader = std::thread::spawn({
+            let text = text.clone();
+            move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = pipe.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    text.lock()
+                        .unwrap()
+                        .push_str(&String::from_utf8_lossy(&buf[..n]));
+                }
+            }
+        });
+        Stderr {
+            text,
+            reader: Some(reader),
+        }
+    }
+
+    pub fn text(&self) -> String {
+        self.text.lock().unwrap().clone()
+    }
+
+    /// Waits until `needle` appears, at most `limit`; panics with what was said otherwise.
+    pub fn wait_for(&self, needle: &str, limit: Duration) {
+        wait_until(limit, || self.text().contains(needle))
+            .unwrap_or_else(|()| panic!("no {needle:?} within {limit:?}: {}", self.text()));
+    }
+
+    /// Waits (bounded) for the child to exit; returns (success, all of stderr).
+    pub fn finish(mut self, mut child: Child, limit: Duration) -> (bool, String) {
+        let exited = wait_until(limit, || child.try_wait().unwrap().is_some());
+        if exited.is_err() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if let Some(r) = self.reader.take() {
+            r.join().unwrap();
+        }
+        let status = child.wait().unwrap();
+        assert!(
+            exited.is_ok(),
+            "beitseg did not finish in {limit:?}: {}",
+            self.text()
+        );
+        (status.success(), self.text())
+    }
+}
+
+/// Polls `done` every 20 ms until it holds (Ok) or `limit` passes (Err).
+pub fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> Result<(), ()> {
+    let t0 = Instant::now();
+    while !done() {
+        if t0.elapsed() > limit {
+            return Err(());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(())
+}
+
 /// Waits (bounded) for the child; returns (success, stderr).
 pub fn finish(mut child: Child, limit: Duration) -> (bool, String) {
     let stderr = |child: &mut Child| {
