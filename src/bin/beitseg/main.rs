@@ -6,11 +6,17 @@
 //! camera; run the benchmarks. The element is registered statically, so no GST_PLUGIN_PATH is
 //! needed.
 
+mod args;
 mod bench;
 mod bench_load;
+mod camera;
+mod input;
 mod inspect;
-mod rtsp;
+mod output;
+mod plan;
+mod progress;
 mod run;
+mod server;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -31,7 +37,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Segment INPUT and write, serve or show the result.
-    Run(run::RunArgs),
+    Run(args::RunArgs),
     /// Describe a model: input, output, classes, preprocessing, and the provider it would run on.
     Inspect {
         /// The .onnx file.
@@ -67,7 +73,7 @@ fn main() -> ExitCode {
         .and_then(|()| match &cli.command {
             Command::Run(args) => run::run(args),
             Command::Inspect { model, provider } => inspect::inspect(model, *provider),
-            Command::Serve { input, url } => rtsp::serve_file(input, url),
+            Command::Serve { input, url } => server::serve_file(input, url),
             Command::Bench(args) => bench::bench(args),
             Command::LoadProbe(args) => bench_load::probe(args),
         });

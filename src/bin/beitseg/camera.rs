@@ -1,0 +1,275 @@
+// Copyright (C) 2026 beitseg developers
+// SPDX-License-Identifier: MIT OR Apache-2.0
+
+//! An RTSP camera as `beitseg run` reads it: its own small pipeline feeding the segmentation
+//! pipeline, rebuilt with backoff when the camera drops, stalls or never answers.
+//!
+//! Why not gst-plugins-rs's `fallbacksrc`: it also restarts a failing source, but it keeps the
+//! stream going by showing a fallback (an image or nothing) in the lost camera's place, within
+//! one pipeline's clock. Here a lost camera must leave a gap and no made-up frames (the output
+//! is a recording of what the camera saw), must be told apart (closed connection, stall, never
+//! answered, ended with RTCP BYE) for the exit status and the closing line, and must count
+//! frames and drops per connection; and fallbacksrc is not packaged for Debian 12.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use gst::prelude::*;
+
+use crate::args::Transport;
+use crate::server::restamped_for;
+
+/// How `beitseg run` connects to an RTSP camera.
+#[derive(Debug, Clone)]
+pub struct CameraOptions {
+    pub url: String,
+    pub latency_ms: u32,
+    /// `tcp`, `udp` or `auto`.
+    pub transport: Transport,
+    pub reconnect: bool,
+    /// No frame for this long counts as a lost camera.
+    pub stall: Duration,
+    /// Stop with an error after this long without the camera (None: never).
+    pub give_up: Option<Duration>,
+}
+
+enum Link {
+    /// Connected or connecting.
+    Up,
+    /// Waiting to reconnect at this instant.
+    Waiting(Instant),
+    /// The camera ended its stream; EOS was sent downstream.
+    Ended,
+}
+
+/// An RTSP camera feeding an appsrc in the segmentation pipeline. Its own small pipeline
+/// (`rtspsrc ! decodebin ! appsink`) is torn down and rebuilt when the camera drops, stalls or
+/// never answers, so the segmentation pipeline and its output keep going.
+pub struct Camera {
+    options: CameraOptions,
+    target: gst_app::AppSrc,
+    pipeline: Option<gst::Pipeline>,
+    link: Link,
+    attempt: u32,
+    /// When the camera was last seen: a frame, or the start of a connection attempt.
+    last_seen: Arc<Mutex<Instant>>,
+    frames: Arc<std::sync::atomic::AtomicU64>,
+    /// Frames of the current connection only.
+    connection_frames: Arc<std::sync::atomic::AtomicU64>,
+    dropped: Arc<std::sync::atomic::AtomicU64>,
+    lost_since: Option<Instant>,
+    server_closed: bool,
+    pub reconnects: u32,
+}
+
+impl Camera {
+    pub fn new(options: CameraOptions, target: gst_app::AppSrc) -> Result<Self> {
+        let mut camera = Camera {
+            options,
+            target,
+            pipeline: None,
+            link: Link::Waiting(Instant::now()),
+            attempt: 0,
+            last_seen: Arc::new(Mutex::new(Instant::now())),
+            frames: Arc::default(),
+            connection_frames: Arc::default(),
+            dropped: Arc::default(),
+            lost_since: None,
+            server_closed: false,
+            reconnects: 0,
+        };
+        camera.connect()?;
+        Ok(camera)
+    }
+
+    pub fn frames(&self) -> u64 {
+        self.frames.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Frames the segmentation pipeline's input queue dropped (its oldest) because it was full.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn connection_frames(&self) -> u64 {
+        self.connection_frames
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn connect(&mut self) -> Result<()> {
+        let protocols = self.options.transport.protocols();
+        let pipeline = gst::parse::launch(&format!(
+            "rtspsrc name=camera latency={} protocols={protocols} tcp-timeout={} ! decodebin ! \
+             appsink name=frames sync=false max-buffers=2 caps=video/x-raw",
+            self.options.latency_ms,
+            self.options.stall.as_micros()
+        ))
+        .map_err(|e| anyhow!("cannot build the camera pipeline: {e}"))?
+        .downcast::<gst::Pipeline>()
+        .map_err(|_| anyhow!("the camera pipeline is not a pipeline"))?;
+        let rtspsrc = pipeline
+            .by_name("camera")
+            .context("camera pipeline without its rtspsrc")?;
+        // Set as a property, not in the description: a URL may hold any character.
+        rtspsrc.set_property("location", &self.options.url);
+        if self.options.transport == Transport::Auto {
+            // Auto: give up on UDP (and retry over TCP) well before the stall timer fires.
+            rtspsrc.set_property("timeout", (self.options.stall.as_micros() / 3) as u64);
+        }
+        let appsink = pipeline
+            .by_name("frames")
+            .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
+            .context("camera pipeline without its appsink")?;
+        let target = self.target.clone();
+        let last_seen = self.last_seen.clone();
+        let frames = self.frames.clone();
+        let connection_frames = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        self.connection_frames = connection_frames.clone();
+        let dropped = self.dropped.clone();
+        appsink.set_callbacks(
+            gst_app::AppSinkCallbacks::builder()
+                .new_sample(move |sink| {
+                    let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                    *last_seen.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+                    frames.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    connection_frames.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    // Timestamps from the camera restart at every connection: stamp each frame
+                    // with the segmentation pipeline's running time instead.
+                    let (Some(buffer), Some(caps)) = (sample.buffer(), sample.caps_owned()) else {
+                        return Ok(gst::FlowSuccess::Ok);
+                    };
+                    let Some(buffer) = restamped_for(&target, buffer, &caps) else {
+                        return Ok(gst::FlowSuccess::Ok);
+                    };
+                    // A leaky queue drops its oldest frame to take this one when full.
+                    let max = target.max_buffers();
+                    if !target.is_block() && max > 0 && target.current_level_buffers() >= max {
+                        dropped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    target.push_buffer(buffer).map(|_| gst::FlowSuccess::Ok)
+                })
+                .build(),
+        );
+        *self.last_seen.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+        self.server_closed = false;
+        self.attempt += 1;
+        if pipeline.set_state(gst::State::Playing).is_err() {
+            // The reason, if any, arrives on the bus and is handled by poll().
+            eprintln!("camera {}: cannot start", self.options.url);
+        }
+        self.pipeline = Some(pipeline);
+        self.link = Link::Up;
+        Ok(())
+    }
+
+    fn disconnect(&mut self) {
+        if let Some(p) = self.pipeline.take() {
+            let _ = p.set_state(gst::State::Null);
+        }
+    }
+
+    /// The camera is gone: schedule a reconnection with exponential backoff (0.5 s doubling to
+    /// 8 s), or fail when reconnecting is off or the camera has been away too long.
+    fn lost(&mut self, why: &str) -> Result<()> {
+        self.disconnect();
+        let now = Instant::now();
+        let since = *self.lost_since.get_or_insert(now);
+        if !self.options.reconnect {
+            bail!("camera {}: {why}", self.options.url);
+        }
+        if let Some(limit) = self.options.give_up {
+            if now.duration_since(since) >= limit {
+                bail!(
+                    "camera {}: {why}; gave up after {:.0} s without it",
+                    self.options.url,
+                    limit.as_secs_f64()
+                );
+            }
+        }
+        let delay = Duration::from_millis(500 << self.attempt.saturating_sub(1).min(4));
+        eprintln!(
+            "\ncamera {}: {why}; reconnecting in {:.1} s (attempt {})",
+            self.options.url,
+            delay.as_secs_f64(),
+            self.attempt + 1
+        );
+        self.link = Link::Waiting(now + delay);
+        Ok(())
+    }
+
+    /// Handles the camera's bus and timers; call often. Errors only when the camera is lost for
+    /// good (reconnecting off, or the give-up time passed).
+    pub fn poll(&mut self) -> Result<()> {
+        match self.link {
+            Link::Ended => return Ok(()),
+            Link::Waiting(at) => {
+                if Instant::now() >= at {
+                    self.reconnects += 1;
+                    self.connect()?;
+                }
+                return Ok(());
+            }
+            Link::Up => {}
+        }
+        let bus = self.pipeline.as_ref().and_then(|p| p.bus());
+        while let Some(msg) = bus.as_ref().and_then(|b| b.pop()) {
+            match msg.view() {
+                gst::MessageView::Error(e) => {
+                    let debug = e.debug().map(|d| d.to_string()).unwrap_or_default();
+                    let detail = debug
+                        .lines()
+                        .last()
+                        .map(|l| format!(" ({l})"))
+                        .unwrap_or_default();
+                    return self.lost(&format!("{}{detail}", e.error()));
+                }
+                gst::MessageView::Warning(w) => {
+                    let debug = w.debug().map(|d| d.to_string()).unwrap_or_default();
+                    if debug.contains("closed the connection") {
+                        self.server_closed = true;
+                    }
+                }
+                gst::MessageView::Eos(_) => {
+                    if self.server_closed || self.connection_frames() == 0 {
+                        return self.lost("the server closed the connection");
+                    }
+                    // The camera ended its stream (RTCP BYE): end ours.
+                    self.disconnect();
+                    self.link = Link::Ended;
+                    let _ = self.target.end_of_stream();
+                    return Ok(());
+                }
+                _ => {}
+            }
+        }
+        let last = *self.last_seen.lock().unwrap_or_else(|p| p.into_inner());
+        if last.elapsed() >= self.options.stall {
+            return self.lost(&format!(
+                "no frame for {:.0} s",
+                self.options.stall.as_secs_f64()
+            ));
+        }
+        if self.connection_frames() > 0 && last.elapsed() < Duration::from_secs(1) {
+            // Streaming again: the next loss starts the backoff from the beginning.
+            if self.lost_since.take().is_some() {
+                eprintln!("\ncamera {}: receiving frames again", self.options.url);
+            }
+            self.attempt = 0;
+        }
+        Ok(())
+    }
+
+    /// Ends the stream now (Ctrl-C).
+    pub fn finish(&mut self) {
+        self.disconnect();
+        self.link = Link::Ended;
+        let _ = self.target.end_of_stream();
+    }
+}
+
+impl Drop for Camera {
+    fn drop(&mut self) {
+        self.disconnect();
+    }
+}

@@ -1,0 +1,151 @@
+// Copyright (C) 2026 beitseg developers
+// SPDX-License-Identifier: MIT OR Apache-2.0
+
+//! What `beitseg run` reads: files, URIs, RTSP cameras, V4L2 devices, images, a test pattern.
+
+use std::path::{Path, PathBuf};
+
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Result};
+
+pub(crate) const IMAGE_EXTENSIONS: [&str; 3] = ["png", "jpg", "jpeg"];
+
+pub(crate) fn extension(s: &str) -> String {
+    Path::new(s)
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase()
+}
+
+/// Quotes a value for gst-launch syntax.
+pub(crate) fn quoted(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+pub(crate) fn default_model() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("samples/selfie/selfie_segmentation_landscape.onnx")
+}
+
+/// What `beitseg run` reads.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Input {
+    Test(u32),
+    Image(PathBuf),
+    File(PathBuf),
+    Uri(String),
+    Rtsp(String),
+    V4l2(PathBuf),
+}
+
+impl Input {
+    pub(crate) fn parse(s: &str, num_buffers: u32) -> Result<Self> {
+        let lower = s.to_ascii_lowercase();
+        if s == "test" {
+            return Ok(Input::Test(num_buffers));
+        }
+        if ["rtsp://", "rtsps://", "rtspt://"]
+            .iter()
+            .any(|p| lower.starts_with(p))
+        {
+            return Ok(Input::Rtsp(s.to_string()));
+        }
+        if s.contains("://") {
+            if gst::Element::make_from_uri(gst::URIType::Src, s, None).is_ok() {
+                return Ok(Input::Uri(s.to_string()));
+            }
+            bail!("input {s}: no GStreamer source handles this URI scheme");
+        }
+        let path = PathBuf::from(s);
+        if s.starts_with("/dev/video") {
+            if !path.exists() {
+                bail!("input {s}: no such video device");
+            }
+            return Ok(Input::V4l2(path));
+        }
+        if !path.is_file() {
+            bail!("input {s}: no such file");
+        }
+        if IMAGE_EXTENSIONS.contains(&extension(s).as_str()) {
+            Ok(Input::Image(path))
+        } else {
+            Ok(Input::File(path))
+        }
+    }
+
+    pub(crate) fn is_live(&self) -> bool {
+        matches!(self, Input::Rtsp(_) | Input::V4l2(_))
+    }
+
+    /// Input as a gst-launch fragment ending in raw video.
+    pub(crate) fn launch(&self) -> String {
+        match self {
+            Input::Test(n) => format!(
+                "videotestsrc num-buffers={n} pattern=ball ! \
+                 video/x-raw,width=1280,height=720,framerate=25/1"
+            ),
+            Input::Image(p) | Input::File(p) => format!(
+                "filesrc location={} ! decodebin",
+                quoted(&p.display().to_string())
+            ),
+            Input::Uri(u) => format!("uridecodebin uri={}", quoted(u)),
+            Input::V4l2(d) => format!(
+                "v4l2src device={} ! decodebin",
+                quoted(&d.display().to_string())
+            ),
+            // Frames come from the camera's own pipeline (see rtsp::Camera), which reconnects.
+            Input::Rtsp(_) => {
+                "appsrc name=camera is-live=true format=time max-buffers=25 max-bytes=0 max-time=0"
+                    .into()
+            }
+        }
+    }
+}
+
+/// Fails with a one-line reason when the server of an http(s) URL does not accept connections
+/// (souphttpsrc reports only "Internal data stream error" then).
+pub(crate) fn check_reachable(url: &str) -> Result<()> {
+    use std::net::ToSocketAddrs;
+    let lower = url.to_ascii_lowercase();
+    let default_port = if lower.starts_with("https://") {
+        443
+    } else if lower.starts_with("http://") {
+        80
+    } else {
+        return Ok(());
+    };
+    let rest = &url[url.find("://").map_or(0, |i| i + 3)..];
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let authority = authority.rsplit('@').next().unwrap_or(authority);
+    // host, host:port, [v6] or [v6]:port
+    let (host, port) = match authority.strip_prefix('[').and_then(|a| a.split_once(']')) {
+        Some((h, rest)) => (h, rest.strip_prefix(':')),
+        None => match authority.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        },
+    };
+    let port = match port {
+        Some(p) => p
+            .parse::<u16>()
+            .map_err(|_| anyhow!("input {url}: {p:?} is not a port number"))?,
+        None => default_port,
+    };
+    let addrs: Vec<_> = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| anyhow!("input {url}: cannot resolve {host}: {e}"))?
+        .collect();
+    let mut last = None;
+    for addr in addrs {
+        match std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5)) {
+            Ok(_) => return Ok(()),
+            Err(e) => last = Some(e),
+        }
+    }
+    bail!(
+        "input {url}: cannot connect to {host}:{port}: {}",
+        last.map_or("no address".to_string(), |e| e.to_string())
+    )
+}

@@ -1,0 +1,108 @@
+// Copyright (C) 2026 beitseg developers
+// SPDX-License-Identifier: MIT OR Apache-2.0
+
+//! `beitseg run`'s progress: a bar for files, a status line for live sources, plain lines when
+//! stderr is not a terminal, a spinner while the model loads.
+
+use std::io::IsTerminal;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// Progress for a file (bar with position, duration, speed, ETA) or a live source (one status
+/// line); plain lines every few seconds when stderr is not a terminal.
+pub(crate) struct Progress {
+    bar: indicatif::ProgressBar,
+    live: bool,
+    tty: bool,
+    last_line: Instant,
+}
+
+impl Progress {
+    pub(crate) fn new(live: bool) -> Self {
+        let tty = std::io::stderr().is_terminal();
+        let bar = if !tty {
+            indicatif::ProgressBar::hidden()
+        } else if live {
+            let bar = indicatif::ProgressBar::new_spinner();
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{spinner} live {elapsed} {msg}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+            );
+            bar
+        } else {
+            let bar = indicatif::ProgressBar::new(0);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{bar:20} {prefix} {msg} ETA {eta}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            bar
+        };
+        Progress {
+            bar,
+            live,
+            tty,
+            last_line: Instant::now(),
+        }
+    }
+
+    pub(crate) fn update(
+        &mut self,
+        position: Option<gst::ClockTime>,
+        duration: Option<gst::ClockTime>,
+        stats: &gst::Structure,
+    ) {
+        let frames = stats.get::<u64>("frames-out").unwrap_or(0);
+        let fps = stats.get::<f64>("fps").unwrap_or(0.0);
+        let dropped = stats.get::<u64>("dropped").unwrap_or(0);
+        let p95 = stats.get::<f64>("inference-p95-ms").unwrap_or(0.0);
+        let msg = format!("{frames} frames {fps:.1} fps p95 {p95:.0} ms {dropped} dropped");
+        let secs = |t: Option<gst::ClockTime>| {
+            t.map_or("-".into(), |t| format!("{:.1}s", t.seconds_f64()))
+        };
+        if !self.live {
+            if let Some(d) = duration {
+                self.bar.set_length(d.mseconds());
+            }
+            if let Some(p) = position {
+                self.bar.set_position(p.mseconds());
+            }
+            self.bar
+                .set_prefix(format!("{} / {}", secs(position), secs(duration)));
+        }
+        self.bar.set_message(msg.clone());
+        self.bar.tick();
+        if !self.tty && self.last_line.elapsed() >= Duration::from_secs(5) {
+            self.last_line = Instant::now();
+            eprintln!("{} / {}  {msg}", secs(position), secs(duration));
+        }
+    }
+
+    /// A spinner with the elapsed time while the element loads the model (the state change
+    /// that loads it blocks this thread); one plain line without a terminal.
+    pub(crate) fn loading(model: &Path) -> indicatif::ProgressBar {
+        let name = model.file_name().map_or_else(
+            || model.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        if !std::io::stderr().is_terminal() {
+            eprintln!("loading {name}");
+            return indicatif::ProgressBar::hidden();
+        }
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} loading {msg} {elapsed}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        );
+        bar.set_message(name);
+        bar.enable_steady_tick(Duration::from_millis(100));
+        bar
+    }
+
+    pub(crate) fn say(&self, line: &str) {
+        self.bar.suspend(|| eprintln!("{line}"));
+    }
+
+    pub(crate) fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}

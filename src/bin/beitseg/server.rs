@@ -1,0 +1,293 @@
+// Copyright (C) 2026 beitseg developers
+// SPDX-License-Identifier: MIT OR Apache-2.0
+
+//! RTSP servers: the output server (gst-rtsp-server) of `beitseg run -o rtsp://…` that
+//! restreams the segmented video, and `beitseg serve`, which plays a file as a camera; the one
+//! RTSP URL parser (`Endpoint`) and the H.264 encoder choice for streams.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use anyhow::{anyhow, bail, Context, Result};
+use gst::prelude::*;
+use gst_rtsp_server::prelude::*;
+
+/// Where an RTSP server listens: `rtsp://HOST:PORT/PATH`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    pub host: String,
+    pub port: u16,
+    pub path: String,
+}
+
+impl Endpoint {
+    pub fn parse(url: &str) -> Result<Self> {
+        let rest = url
+            .get(..7)
+            .filter(|scheme| scheme.eq_ignore_ascii_case("rtsp://"))
+            .map(|_| &url[7..])
+            .ok_or_else(|| anyhow!("{url}: an RTSP output is rtsp://HOST:PORT/PATH"))?;
+        let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+        let (host, port) = match authority.rsplit_once(':') {
+            Some((h, p)) => (
+                h,
+                p.parse::<u16>()
+                    .ok()
+                    .filter(|&p| p > 0)
+                    .ok_or_else(|| anyhow!("{url}: {p:?} is not a port number"))?,
+            ),
+            None => (authority, 8554),
+        };
+        if host.is_empty() {
+            bail!("{url}: no host (use 0.0.0.0 to listen on every interface)");
+        }
+        if path.is_empty() {
+            bail!("{url}: no path (for example rtsp://0.0.0.0:8554/segmented)");
+        }
+        Ok(Endpoint {
+            host: host.to_string(),
+            port,
+            path: format!("/{path}"),
+        })
+    }
+
+    /// The URL a client on this machine can open.
+    pub fn client_url(&self) -> String {
+        let host = if self.host == "0.0.0.0" {
+            "127.0.0.1"
+        } else {
+            &self.host
+        };
+        format!("rtsp://{host}:{}{}", self.port, self.path)
+    }
+}
+
+/// The first of `names` that is installed.
+pub fn first_installed<'a>(names: &[&'a str]) -> Option<&'a str> {
+    names
+        .iter()
+        .copied()
+        .find(|n| gst::ElementFactory::find(n).is_some())
+}
+
+/// A low-latency H.264 encoder for streaming at `kbps` kbit/s, as a gst-launch fragment.
+pub fn streaming_h264(kbps: u32) -> Result<String> {
+    match first_installed(&["x264enc", "openh264enc"]) {
+        Some("x264enc") => Ok(format!(
+            "x264enc tune=zerolatency speed-preset=ultrafast key-int-max=30 bitrate={kbps}"
+        )),
+        Some(enc) => Ok(format!("{enc} bitrate={}", kbps * 1000)),
+        None => bail!("no H.264 encoder installed (x264enc: gstreamer1.0-plugins-ugly)"),
+    }
+}
+
+/// A gst-rtsp-server running on its own main loop thread; stops when dropped.
+pub struct Server {
+    context: gst::glib::MainContext,
+    main_loop: gst::glib::MainLoop,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Server {
+    fn start(endpoint: &Endpoint, factory: &gst_rtsp_server::RTSPMediaFactory) -> Result<Self> {
+        let server = gst_rtsp_server::RTSPServer::new();
+        server.set_address(&endpoint.host);
+        server.set_service(&endpoint.port.to_string());
+        server
+            .mount_points()
+            .context("RTSP server without mount points")?
+            .add_factory(&endpoint.path, factory.clone());
+        let context = gst::glib::MainContext::new();
+        let source = server.attach(Some(&context)).map_err(|e| {
+            anyhow!(
+                "cannot serve {}: {e} (is the port in use?)",
+                endpoint.client_url()
+            )
+        })?;
+        let main_loop = gst::glib::MainLoop::new(Some(&context), false);
+        let loop_context = context.clone();
+        let thread = std::thread::Builder::new()
+            .name("rtsp-server".into())
+            .spawn({
+                let main_loop = main_loop.clone();
+                move || {
+                    let _server = server;
+                    main_loop.run();
+                    // Closes the listening socket.
+                    if let Some(s) = loop_context.find_source_by_id(&source) {
+                        s.destroy();
+                    }
+                }
+            })
+            .context("cannot start the RTSP server thread")?;
+        Ok(Server {
+            context,
+            main_loop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // Through the loop's own context: a quit() before the thread enters run() would be lost.
+        let main_loop = self.main_loop.clone();
+        self.context.invoke(move || main_loop.quit());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// `buffer` (with `caps`) made ready for `target`, an appsrc in another pipeline: the caps set
+/// when they changed, the timestamp replaced by the target's running time (the two pipelines'
+/// clocks and segments differ). None while the target is not playing.
+pub(crate) fn restamped_for(
+    target: &gst_app::AppSrc,
+    buffer: &gst::BufferRef,
+    caps: &gst::Caps,
+) -> Option<gst::Buffer> {
+    let now = target.current_running_time()?;
+    if target.caps().as_ref() != Some(caps) {
+        target.set_caps(Some(caps));
+    }
+    let mut buffer = buffer.copy();
+    {
+        let b = buffer.make_mut();
+        b.set_pts(now);
+        b.set_dts(gst::ClockTime::NONE);
+    }
+    Some(buffer)
+}
+
+/// Restreams raw frames pulled from an appsink to every RTSP client, encoded once per media
+/// (the media is shared by all clients). Frames arriving while nobody watches are dropped.
+pub struct Restream {
+    _server: Server,
+    /// The appsrc of each prepared media; weak, so a media that is gone drops out.
+    sources: Arc<Mutex<Vec<gst::glib::WeakRef<gst_app::AppSrc>>>>,
+    pub url: String,
+}
+
+impl Restream {
+    pub fn start(endpoint: &Endpoint, kbps: u32) -> Result<Self> {
+        let factory = gst_rtsp_server::RTSPMediaFactory::new();
+        factory.set_launch(&format!(
+            "( appsrc name=frames is-live=true format=time max-buffers=5 max-bytes=0 max-time=0 ! videoconvert ! \
+             {} ! rtph264pay name=pay0 pt=96 config-interval=-1 )",
+            streaming_h264(kbps)?
+        ));
+        factory.set_shared(true);
+        let sources: Arc<Mutex<Vec<gst::glib::WeakRef<gst_app::AppSrc>>>> = Arc::default();
+        factory.connect_media_configure({
+            let sources = sources.clone();
+            move |_, media| {
+                let appsrc = media
+                    .element()
+                    .downcast_ref::<gst::Bin>()
+                    .and_then(|b| b.by_name_recurse_up("frames"))
+                    .and_then(|e| e.downcast::<gst_app::AppSrc>().ok());
+                if let Some(appsrc) = appsrc {
+                    // Drop the oldest frame rather than block the segmentation pipeline.
+                    appsrc.set_property_from_str("leaky-type", "downstream");
+                    sources
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push(appsrc.downgrade());
+                }
+            }
+        });
+        let server = Server::start(endpoint, &factory)?;
+        Ok(Restream {
+            _server: server,
+            sources,
+            url: endpoint.client_url(),
+        })
+    }
+
+    /// Hands a frame to every connected media, timestamped on its own clock.
+    pub fn push(&self, sample: &gst::Sample) {
+        let (Some(buffer), Some(caps)) = (sample.buffer(), sample.caps_owned()) else {
+            return;
+        };
+        let mut sources = self.sources.lock().unwrap_or_else(|p| p.into_inner());
+        sources.retain(|src| {
+            let Some(src) = src.upgrade() else {
+                // The media is gone.
+                return false;
+            };
+            let Some(buffer) = restamped_for(&src, buffer, &caps) else {
+                // Not playing yet: keep it, drop the frame.
+                return true;
+            };
+            // Flushing or EOS: the media was torn down when its last client left.
+            src.push_buffer(buffer).is_ok()
+        });
+    }
+}
+
+/// `beitseg serve FILE URL`: plays a video file as an RTSP camera would (live, H.264).
+pub fn serve_file(input: &Path, url: &str) -> Result<()> {
+    if !input.is_file() {
+        bail!("input {}: no such file", input.display());
+    }
+    let endpoint = Endpoint::parse(url)?;
+    let location = input
+        .canonicalize()
+        .with_context(|| format!("input {}", input.display()))?;
+    let uri = gst::glib::filename_to_uri(&location, None)
+        .map_err(|e| anyhow!("input {}: {e}", input.display()))?;
+    let source = format!("uridecodebin uri=\"{uri}\"");
+    let factory = gst_rtsp_server::RTSPMediaFactory::new();
+    factory.set_launch(&format!(
+        "( {source} ! videoconvert ! {} ! rtph264pay name=pay0 pt=96 config-interval=-1 )",
+        streaming_h264(4000)?
+    ));
+    // Each client gets its own playback from the start of the file.
+    factory.set_shared(false);
+    let _server = Server::start(&endpoint, &factory)?;
+    eprintln!(
+        "serving {} at {} (Ctrl-C stops)",
+        input.display(),
+        endpoint.client_url()
+    );
+    let (tx, rx) = std::sync::mpsc::channel();
+    ctrlc::set_handler(move || {
+        let _ = tx.send(());
+    })
+    .context("cannot handle Ctrl-C")?;
+    let _ = rx.recv();
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints() {
+        assert_eq!(
+            Endpoint::parse("rtsp://0.0.0.0:8555/seg/hd").unwrap(),
+            Endpoint {
+                host: "0.0.0.0".into(),
+                port: 8555,
+                path: "/seg/hd".into()
+            }
+        );
+        assert_eq!(Endpoint::parse("rtsp://localhost/x").unwrap().port, 8554);
+        assert_eq!(Endpoint::parse("RTSP://h:1/x").unwrap().path, "/x");
+        assert_eq!(
+            Endpoint::parse("rtsp://0.0.0.0:9/a").unwrap().client_url(),
+            "rtsp://127.0.0.1:9/a"
+        );
+        for bad in [
+            "rtsp://0.0.0.0:8554",
+            "rtsp://:8554/a",
+            "rtsp://h:port/a",
+            "rtsp://h:0/a",
+            "http://h/a",
+        ] {
+            assert!(Endpoint::parse(bad).is_err(), "{bad}");
+        }
+    }
+}
