@@ -159,9 +159,8 @@ fn valid_overrides_and_defaults_start() {
     p.push(("classes", "person,sky,0".into()));
     assert_eq!(start(&p), None);
     assert_eq!(start(&model(&fixture("plain_21_dynamic_batch.onnx"))), None);
-    // The MediaPipe model exactly as shipped in ../shared (no beitseg metadata), when present.
+    // The MediaPipe model exactly as shipped in ../shared (no beitseg metadata).
     let shared = root().join("../shared/models/selfie_segmentation_256x256.onnx");
-    if shared.exists() {
-        assert_eq!(start(&model(&shared)), None);
-    }
+    assert!(shared.is_file(), "fixture {} is missing", shared.display());
+    assert_eq!(start(&model(&shared)), None);
 }

@@ -95,16 +95,27 @@ fn yuv_input_is_as_close_to_the_rgb_original_as_videoconvert_is() {
 }
 
 #[test]
-fn overlay_and_color_stay_in_yuv() {
+fn overlay_and_color_stay_in_yuv_and_paint_only_the_selected_class() {
     let (w, h) = (64, 48);
     let rgb = photo_rgb(w, h);
     for format in ["I420", "NV12"] {
+        let yuv = format!("videoconvert ! video/x-raw,format={format}");
+        // The frame as it enters beitseg, and its class map.
+        let (input, _) = run(&yuv, w, h, &rgb);
+        let (mask, _) = run(
+            &format!("{yuv} ! {}", beitseg(&selfie(), "mask")),
+            w,
+            h,
+            &rgb,
+        );
+        let person = mask.iter().filter(|&&c| c == 1).count();
+        assert!(
+            person > w * h / 10,
+            "{format}: the astronaut is a person ({person} px)"
+        );
         for mode in ["overlay", "color"] {
             let (data, caps) = run(
-                &format!(
-                    "videoconvert ! video/x-raw,format={format} ! {}",
-                    beitseg(&selfie(), mode)
-                ),
+                &format!("{yuv} ! {} classes=person", beitseg(&selfie(), mode)),
                 w,
                 h,
                 &rgb,
@@ -112,6 +123,32 @@ fn overlay_and_color_stay_in_yuv() {
             let info = gst_video::VideoInfo::from_caps(&caps).unwrap();
             assert_eq!(info.format().to_str(), format, "{mode}");
             assert_eq!(data.len(), info.size(), "{format} {mode}");
+            // Luma (plane 0, stride = width here): person pixels are painted, the others are
+            // left as they came (overlay) or black (color).
+            let (mut changed, mut kept) = (0, 0);
+            for i in 0..w * h {
+                let painted = mask[i] == 1;
+                match (painted, mode) {
+                    (true, _) => changed += usize::from(data[i] != input[i]),
+                    (false, "overlay") => {
+                        assert_eq!(data[i], input[i], "{format} overlay: unpainted pixel {i}");
+                        kept += 1;
+                    }
+                    (false, _) => {
+                        assert!(
+                            data[i] <= 16,
+                            "{format} color: unpainted pixel {i} is {}",
+                            data[i]
+                        );
+                        kept += 1;
+                    }
+                }
+            }
+            assert!(
+                changed * 10 >= person * 9,
+                "{format} {mode}: {changed} of {person} person pixels painted"
+            );
+            assert_eq!(kept, w * h - person);
         }
     }
 }
