@@ -257,6 +257,77 @@ fn resolution_and_format_change_mid_stream() {
 }
 
 #[test]
+fn a_live_property_shows_at_once_and_the_others_say_they_wait_for_the_next_start() {
+    init_gst();
+    // A flat grey frame: the person model finds background (painted black) everywhere.
+    let pipeline = launch_pipeline(&format!(
+        "videotestsrc num-buffers=200 pattern=solid-color foreground-color=0xff808080 ! \
+         video/x-raw,format=RGB,width=64,height=48,framerate=25/1 ! \
+         beitseg name=seg model=\"{}\" alpha=0.0 workers=1 max-in-flight=2 ! \
+         appsink name=out sync=false max-buffers=2",
+        selfie().display()
+    ));
+    let seg = pipeline.by_name("seg").unwrap();
+    let sink: gst_app::AppSink = element(&pipeline, "out");
+    let bus = pipeline.bus().unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let next = || {
+        let s = sink
+            .try_pull_sample(gst::ClockTime::from_seconds(30))
+            .expect("a frame within 30 s");
+        let data = s.buffer().unwrap().map_readable().unwrap().to_vec();
+        data
+    };
+    let first = next();
+    assert_eq!(first.len(), 64 * 48 * 3);
+    assert!(
+        first.iter().all(|&v| v == 0x80),
+        "alpha 0 leaves the frame as it is"
+    );
+    // alpha applies while playing: within the frames already in flight, the frame turns black.
+    seg.set_property("alpha", 1.0f64);
+    let mut turned = false;
+    for _ in 0..10 {
+        if next().iter().all(|&v| v == 0) {
+            turned = true;
+            break;
+        }
+    }
+    assert!(turned, "alpha=1 did not paint the background black");
+    // mode applies at the next start: the element says so, and keeps sending RGB frames.
+    seg.set_property_from_str("mode", "mask");
+    // (Other warnings, such as provider=auto settling for the CPU, may come first.)
+    let mut text = String::new();
+    while let Some(warning) = bus.timed_pop_filtered(
+        gst::ClockTime::from_seconds(10),
+        &[gst::MessageType::Warning],
+    ) {
+        if let gst::MessageView::Warning(w) = warning.view() {
+            text = format!("{} {:?}", w.error(), w.debug());
+        }
+        if text.contains("mode changed") {
+            break;
+        }
+    }
+    assert!(
+        text.contains("mode changed while running: it applies at the next start"),
+        "{text}"
+    );
+    for _ in 0..5 {
+        assert_eq!(
+            next().len(),
+            64 * 48 * 3,
+            "still RGB after mode=mask while playing"
+        );
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+    // At the next start, mask mode it is: GRAY8 class ids.
+    pipeline.set_state(gst::State::Playing).unwrap();
+    assert_eq!(next().len(), 64 * 48, "GRAY8 after a restart");
+    pipeline.set_state(gst::State::Null).unwrap();
+}
+
+#[test]
 fn every_writable_property_can_change_while_playing() {
     init_gst();
     let pipeline = launch_pipeline(&format!(

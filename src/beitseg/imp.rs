@@ -692,10 +692,10 @@ impl ObjectImpl for BeitSeg {
         drop(s);
         // Settings read at start only: say so when the element is already running.
         if !settings::LIVE.contains(&name) && self.state.guard().is_some() {
-            gst::warning!(
-                CAT,
-                imp = self,
-                "{name} changed while running: it applies at the next start (READY → PAUSED)"
+            gst::element_imp_warning!(
+                self,
+                gst::LibraryError::Settings,
+                ["{name} changed while running: it applies at the next start (READY → PAUSED)"]
             );
         }
     }
