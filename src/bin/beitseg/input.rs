@@ -107,36 +107,16 @@ impl Input {
 /// Fails with a one-line reason when the server of an http(s) URL does not accept connections
 /// (souphttpsrc reports only "Internal data stream error" then).
 pub(crate) fn check_reachable(url: &str) -> Result<()> {
-    use std::net::ToSocketAddrs;
     let lower = url.to_ascii_lowercase();
-    let default_port = if lower.starts_with("https://") {
-        443
-    } else if lower.starts_with("http://") {
-        80
-    } else {
+    if !lower.starts_with("http://") && !lower.starts_with("https://") {
         return Ok(());
-    };
-    let rest = &url[url.find("://").map_or(0, |i| i + 3)..];
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let authority = authority.rsplit('@').next().unwrap_or(authority);
-    // host, host:port, [v6] or [v6]:port
-    let (host, port) = match authority.strip_prefix('[').and_then(|a| a.split_once(']')) {
-        Some((h, rest)) => (h, rest.strip_prefix(':')),
-        None => match authority.rsplit_once(':') {
-            Some((h, p)) => (h, Some(p)),
-            None => (authority, None),
-        },
-    };
-    let port = match port {
-        Some(p) => p
-            .parse::<u16>()
-            .map_err(|_| anyhow!("input {url}: {p:?} is not a port number"))?,
-        None => default_port,
-    };
-    let addrs: Vec<_> = (host, port)
-        .to_socket_addrs()
-        .map_err(|e| anyhow!("input {url}: cannot resolve {host}: {e}"))?
-        .collect();
+    }
+    let parsed = url::Url::parse(url).map_err(|e| anyhow!("input {url}: {e}"))?;
+    let host = parsed.host_str().unwrap_or("").to_string();
+    let port = parsed.port_or_known_default().unwrap_or(80);
+    let addrs = parsed
+        .socket_addrs(|| None)
+        .map_err(|e| anyhow!("input {url}: cannot resolve {host}: {e}"))?;
     let mut last = None;
     for addr in addrs {
         match std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5)) {

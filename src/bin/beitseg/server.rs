@@ -22,41 +22,41 @@ pub struct Endpoint {
 
 impl Endpoint {
     pub fn parse(url: &str) -> Result<Self> {
-        let rest = url
-            .get(..7)
-            .filter(|scheme| scheme.eq_ignore_ascii_case("rtsp://"))
-            .map(|_| &url[7..])
-            .ok_or_else(|| anyhow!("{url}: an RTSP output is rtsp://HOST:PORT/PATH"))?;
-        let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
-        let (host, port) = match authority.rsplit_once(':') {
-            Some((h, p)) => (
-                h,
-                p.parse::<u16>()
-                    .ok()
-                    .filter(|&p| p > 0)
-                    .ok_or_else(|| anyhow!("{url}: {p:?} is not a port number"))?,
-            ),
-            None => (authority, 8554),
+        let usage = "an RTSP output is rtsp://HOST:PORT/PATH";
+        let parsed = url::Url::parse(url).map_err(|e| anyhow!("{url}: {e}: {usage}"))?;
+        if parsed.scheme() != "rtsp" {
+            bail!("{url}: {usage}");
+        }
+        let host = match parsed.host() {
+            Some(url::Host::Ipv6(a)) => a.to_string(),
+            Some(h) => h.to_string(),
+            None => bail!("{url}: no host (use 0.0.0.0 to listen on every interface)"),
         };
         if host.is_empty() {
             bail!("{url}: no host (use 0.0.0.0 to listen on every interface)");
         }
-        if path.is_empty() {
+        let port = parsed.port().unwrap_or(8554);
+        if port == 0 {
+            bail!("{url}: port 0 is not a port to serve on");
+        }
+        let path = parsed.path();
+        if path.is_empty() || path == "/" {
             bail!("{url}: no path (for example rtsp://0.0.0.0:8554/segmented)");
         }
         Ok(Endpoint {
-            host: host.to_string(),
+            host,
             port,
-            path: format!("/{path}"),
+            path: path.to_string(),
         })
     }
 
     /// The URL a client on this machine can open.
     pub fn client_url(&self) -> String {
-        let host = if self.host == "0.0.0.0" {
-            "127.0.0.1"
-        } else {
-            &self.host
+        let host = match self.host.as_str() {
+            "0.0.0.0" => "127.0.0.1".to_string(),
+            "::" => "[::1]".to_string(),
+            h if h.contains(':') => format!("[{h}]"),
+            h => h.to_string(),
         };
         format!("rtsp://{host}:{}{}", self.port, self.path)
     }
@@ -279,6 +279,17 @@ mod tests {
         assert_eq!(
             Endpoint::parse("rtsp://0.0.0.0:9/a").unwrap().client_url(),
             "rtsp://127.0.0.1:9/a"
+        );
+        // IPv6, with and without a port.
+        let v6 = Endpoint::parse("rtsp://[::1]:8600/seg").unwrap();
+        assert_eq!(
+            (v6.host.as_str(), v6.port, v6.path.as_str()),
+            ("::1", 8600, "/seg")
+        );
+        assert_eq!(v6.client_url(), "rtsp://[::1]:8600/seg");
+        assert_eq!(
+            Endpoint::parse("rtsp://[::]/x").unwrap().client_url(),
+            "rtsp://[::1]:8554/x"
         );
         for bad in [
             "rtsp://0.0.0.0:8554",
