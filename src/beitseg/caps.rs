@@ -133,3 +133,48 @@ pub(super) fn mask_stream_start(upstream_id: &str, group: Option<gst::GroupId>) 
         None => builder.build(),
     }
 }
+
+/// The element's pad templates: `sink` and `src` take the RGB and YUV formats (`src` also
+/// GRAY8, for mask mode), the request pad `mask` GRAY8.
+pub(super) fn pad_templates() -> Vec<gst::PadTemplate> {
+    let rgb = rgb_caps();
+    let mut src = rgb.clone();
+    src.merge(gray_caps());
+    let template = |name: &str, direction, presence, caps: &gst::Caps| {
+        gst::PadTemplate::new(name, direction, presence, caps).expect("valid template")
+    };
+    vec![
+        template(
+            "sink",
+            gst::PadDirection::Sink,
+            gst::PadPresence::Always,
+            &rgb,
+        ),
+        template(
+            "src",
+            gst::PadDirection::Src,
+            gst::PadPresence::Always,
+            &src,
+        ),
+        template(
+            "mask",
+            gst::PadDirection::Src,
+            gst::PadPresence::Request,
+            &gray_caps(),
+        ),
+    ]
+}
+
+/// The GRAY8 class-id frame (info and caps) for frames of `info`, if the element takes them.
+pub(super) fn mask_info(info: &gst_video::VideoInfo) -> Option<(gst_video::VideoInfo, gst::Caps)> {
+    if pixel_format(info.format()).is_none() && yuv_format(info.format()).is_none() {
+        return None;
+    }
+    let gray = gst_video::VideoInfo::builder(VideoFormat::Gray8, info.width(), info.height())
+        .fps(info.fps())
+        .par(info.par())
+        .build()
+        .ok()?;
+    let caps = gray.to_caps().ok()?;
+    Some((gray, caps))
+}

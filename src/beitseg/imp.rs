@@ -28,12 +28,11 @@ use anyhow::Result;
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
-use gst_video::VideoFormat;
 
-use super::caps::{gray_caps, mask_stream_start, pixel_format, rgb_caps, with_formats, yuv_format};
+use super::caps::{self, gray_caps, mask_stream_start, with_formats};
 use super::queue::{FrameQueue, Item};
 use super::settings::{self, Settings};
-use super::stats::Stats;
+use super::stats::{self, Stats};
 use super::worker::{self, ClassSource, Job, Rendered};
 use super::{DropPolicy, Guard, Mode};
 use crate::engine::Segmenter;
@@ -144,19 +143,11 @@ impl BeitSeg {
             info.load.seconds,
             info.load.graph_cache
         );
+        let loaded = stats::loaded(&path, &info, workers);
         let _ = self.obj().post_message(
-            gst::message::Element::builder(
-                gst::Structure::builder("beitseg-loaded")
-                    .field("model", path.display().to_string())
-                    .field("provider", info.provider.name())
-                    .field("workers", workers as u32)
-                    .field("load-seconds", info.load.seconds)
-                    .field("graph-cache", info.load.graph_cache)
-                    .field("notes", info.load.notes.join("; "))
-                    .build(),
-            )
-            .src(&*self.obj())
-            .build(),
+            gst::message::Element::builder(loaded)
+                .src(&*self.obj())
+                .build(),
         );
         let draw =
             palette::select_classes(settings.classes.as_deref(), &info.labels).map_err(|err| {
@@ -462,18 +453,7 @@ impl BeitSeg {
             gst::warning!(CAT, imp = self, "cannot parse caps {caps}");
             return false;
         };
-        if pixel_format(info.format()).is_none() && yuv_format(info.format()).is_none() {
-            return false;
-        }
-        let Ok(gray_info) =
-            gst_video::VideoInfo::builder(VideoFormat::Gray8, info.width(), info.height())
-                .fps(info.fps())
-                .par(info.par())
-                .build()
-        else {
-            return false;
-        };
-        let Ok(gray_caps) = gray_info.to_caps() else {
+        let Some((gray_info, gray_caps)) = caps::mask_info(&info) else {
             return false;
         };
         let mode = {
@@ -744,34 +724,7 @@ impl ElementImpl for BeitSeg {
     }
 
     fn pad_templates() -> &'static [gst::PadTemplate] {
-        static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
-            let rgb = rgb_caps();
-            let mut src = rgb.clone();
-            src.merge(gray_caps());
-            vec![
-                gst::PadTemplate::new(
-                    "sink",
-                    gst::PadDirection::Sink,
-                    gst::PadPresence::Always,
-                    &rgb,
-                )
-                .expect("valid"),
-                gst::PadTemplate::new(
-                    "src",
-                    gst::PadDirection::Src,
-                    gst::PadPresence::Always,
-                    &src,
-                )
-                .expect("valid"),
-                gst::PadTemplate::new(
-                    "mask",
-                    gst::PadDirection::Src,
-                    gst::PadPresence::Request,
-                    &gray_caps(),
-                )
-                .expect("valid"),
-            ]
-        });
+        static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(caps::pad_templates);
         TEMPLATES.as_ref()
     }
 

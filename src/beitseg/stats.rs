@@ -1,7 +1,8 @@
 // Copyright (C) 2026 beitseg developers
 // SPDX-License-Identifier: MIT OR Apache-2.0
 
-//! Counters behind the `stats` property and the `beitseg-stats` bus messages.
+//! Counters behind the `stats` property and the `beitseg-stats` bus messages, and the
+//! `beitseg-loaded` message.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -94,4 +95,20 @@ impl Stats {
             .field("workers", workers as u32)
             .build()
     }
+}
+
+/// The `beitseg-loaded` element message: what was loaded, on what, and how long it took.
+pub(super) fn loaded(
+    path: &std::path::Path,
+    info: &crate::model::ModelInfo,
+    workers: usize,
+) -> gst::Structure {
+    gst::Structure::builder("beitseg-loaded")
+        .field("model", path.display().to_string())
+        .field("provider", info.provider.name())
+        .field("workers", workers as u32)
+        .field("load-seconds", info.load.seconds)
+        .field("graph-cache", info.load.graph_cache)
+        .field("notes", info.load.notes.join("; "))
+        .build()
 }
