@@ -317,10 +317,6 @@ pub struct SharedSession {
     f16_output: bool,
 }
 
-// SAFETY: the session is only used through `Run`, which ONNX Runtime allows from any number of
-// threads at once, and through read-only accessors.
-unsafe impl Sync for SharedSession {}
-
 struct Owned(*mut OrtValue);
 
 impl Drop for Owned {
