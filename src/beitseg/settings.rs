@@ -113,8 +113,9 @@ pub(super) fn param_specs() -> Vec<glib::ParamSpec> {
         glib::ParamSpecUInt::builder("workers")
             .nick("Workers")
             .blurb(
-                "Worker threads, each with its own ONNX Runtime session, segmenting frames in parallel; \
-                 output stays in input order. 0 picks one per CPU core.",
+                "Worker threads segmenting frames in parallel, all running one shared ONNX Runtime \
+                 session (the weights are in memory once); output stays in input order. 0 picks one \
+                 per CPU core.",
             )
             .maximum(256)
             .default_value(d.workers)
@@ -160,7 +161,7 @@ pub(super) fn param_specs() -> Vec<glib::ParamSpec> {
         glib::ParamSpecUInt::builder("intra-threads")
             .nick("Threads per session")
             .blurb(
-                "ONNX Runtime threads inside each worker's session. 0 shares the CPU cores out \
+                "ONNX Runtime threads each worker's runs may use. 0 shares the CPU cores out \
                  between the workers (one each with the automatic worker count).",
             )
             .maximum(256)
