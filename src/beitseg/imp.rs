@@ -132,19 +132,9 @@ impl BeitSeg {
             );
         }
         *self.provider_in_use.guard() = Some(provider_line);
-        for note in &info.load.notes {
-            gst::info!(CAT, imp = self, "{}: {note}", path.display());
-        }
-        gst::info!(
-            CAT,
-            imp = self,
-            "{} loaded in {:.2} s (optimised graph: {})",
-            path.display(),
-            info.load.seconds,
-            info.load.graph_cache
-        );
         let loaded = stats::loaded(&path, &info, workers);
-        let _ = self.obj().post_message(
+        gst::info!(CAT, imp = self, "{loaded}");
+        let _ = (self.obj()).post_message(
             gst::message::Element::builder(loaded)
                 .src(&*self.obj())
                 .build(),
@@ -188,10 +178,7 @@ impl BeitSeg {
             info.height as u32,
             info.num_classes as u32,
         ));
-        let max_in_flight = match settings.max_in_flight {
-            0 => 2 * pool.workers() * batch,
-            n => n as usize,
-        };
+        let max_in_flight = settings.max_in_flight(pool.workers(), batch);
         *self.state.guard() = Some(State {
             pool,
             paint: Arc::new(render::Paint::new(&info.palette, &draw)),

@@ -387,6 +387,14 @@ impl Settings {
         }
     }
 
+    /// Frames queued or in work before upstream blocks (or the oldest waiting one is dropped).
+    pub(super) fn max_in_flight(&self, workers: usize, batch: usize) -> usize {
+        match self.max_in_flight {
+            0 => 2 * workers * batch,
+            n => n as usize,
+        }
+    }
+
     /// What the engine is asked for: provider, batch, caches, label files, resize, threads.
     pub(super) fn overrides(&self, cores: usize) -> Overrides {
         let workers = self.workers(cores);
