@@ -270,84 +270,25 @@ impl Settings {
                 .map(PathBuf::from)
         };
         match name {
-            "model" => {
-                let new = path();
-                self.model = new;
-            }
-            "mode" => {
-                let new = value.get().expect("type checked upstream");
-                self.mode = new;
-            }
-            "alpha" => {
-                let new = value.get().expect("type checked upstream");
-                self.alpha = new;
-            }
-            "resize" => {
-                let new = value.get().expect("type checked upstream");
-                self.resize = new;
-            }
-            "labels" => {
-                let new = path();
-                self.labels = new;
-            }
-            "palette" => {
-                let new = path();
-                self.palette = new;
-            }
-            "workers" => {
-                let new = value.get().expect("type checked upstream");
-                self.workers = new;
-            }
-            "max-in-flight" => {
-                let new = value.get().expect("type checked upstream");
-                self.max_in_flight = new;
-            }
-            "drop-policy" => {
-                let new = value.get().expect("type checked upstream");
-                self.drop_policy = new;
-            }
-            "batch-size" => {
-                let new = value.get().expect("type checked upstream");
-                self.batch_size = new;
-            }
-            "batch-timeout" => {
-                let new = value.get().expect("type checked upstream");
-                self.batch_timeout = new;
-            }
-            "intra-threads" => {
-                let new = value.get().expect("type checked upstream");
-                self.intra_threads = new;
-            }
-            "provider" => {
-                let new = value.get().expect("type checked upstream");
-                self.provider = new;
-            }
-            "device-id" => {
-                let new = value.get().expect("type checked upstream");
-                self.device_id = new;
-            }
-            "engine-cache" => {
-                let new = path();
-                self.engine_cache = new;
-            }
-            "graph-cache" => {
-                let new: Option<String> = value.get().expect("type checked upstream");
-                self.graph_cache = new;
-            }
-            "interval" => {
-                let new = value.get().expect("type checked upstream");
-                self.interval = new;
-            }
-            "post-stats" => {
-                let new = value.get().expect("type checked upstream");
-                self.post_stats = new;
-            }
-            "classes" => {
-                let new = value
-                    .get::<Option<String>>()
-                    .expect("type checked upstream");
-                self.classes = new;
-            }
+            "model" => self.model = path(),
+            "mode" => self.mode = value.get().expect("type checked upstream"),
+            "alpha" => self.alpha = value.get().expect("type checked upstream"),
+            "resize" => self.resize = value.get().expect("type checked upstream"),
+            "labels" => self.labels = path(),
+            "palette" => self.palette = path(),
+            "workers" => self.workers = value.get().expect("type checked upstream"),
+            "max-in-flight" => self.max_in_flight = value.get().expect("type checked upstream"),
+            "drop-policy" => self.drop_policy = value.get().expect("type checked upstream"),
+            "batch-size" => self.batch_size = value.get().expect("type checked upstream"),
+            "batch-timeout" => self.batch_timeout = value.get().expect("type checked upstream"),
+            "intra-threads" => self.intra_threads = value.get().expect("type checked upstream"),
+            "provider" => self.provider = value.get().expect("type checked upstream"),
+            "device-id" => self.device_id = value.get().expect("type checked upstream"),
+            "engine-cache" => self.engine_cache = path(),
+            "graph-cache" => self.graph_cache = value.get().expect("type checked upstream"),
+            "interval" => self.interval = value.get().expect("type checked upstream"),
+            "post-stats" => self.post_stats = value.get().expect("type checked upstream"),
+            "classes" => self.classes = value.get().expect("type checked upstream"),
             other => unreachable!("unknown property {other}"),
         }
     }
