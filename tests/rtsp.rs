@@ -39,6 +39,42 @@ fn an_rtsp_camera_becomes_a_playable_mp4_with_every_frame() {
     assert_eq!(count_video_frames(&out), SAMPLE_FRAMES, "{err}");
 }
 
+/// Under load the server's TCP sender lets RTCP BYE overtake the last RTP packets, and those
+/// packets arrive late. Before: the BYE ended the stream and the late frames were refused
+/// (95 of 100 written), or stamped past the PLAY range's end and dropped (97), or squeezed into
+/// one millisecond and lost by the decoder (98).
+#[test]
+fn a_camera_whose_last_frames_trail_its_goodbye_loses_no_frame() {
+    let port = free_port();
+    let camera = Camera::start_with(port, Some(Duration::from_millis(300)));
+    let dir = TempDir::new("rtsp-late-tail");
+    let out = dir.join("camera.mp4");
+    let url = format!("rtsp://127.0.0.1:{port}/cam");
+    let child = spawn(&[
+        "run",
+        &url,
+        "--provider",
+        "cpu",
+        "--transport",
+        "tcp",
+        "--drop-policy",
+        "none",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    let (ok, err) = finish(child, Duration::from_secs(60));
+    assert!(ok, "{err}");
+    assert!(
+        camera.held_back(),
+        "the server never held its last packets back"
+    );
+    assert!(
+        err.contains("100 frames from the camera, 0 dropped before segmentation"),
+        "{err}"
+    );
+    assert_eq!(count_video_frames(&out), SAMPLE_FRAMES, "{err}");
+}
+
 #[test]
 fn the_cli_reconnects_when_the_camera_drops_and_finishes_the_file() {
     let port = free_port();

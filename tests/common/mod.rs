@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use gst::prelude::*;
 use gst_rtsp_server::prelude::*;
+use std::sync::atomic::Ordering;
 use std::sync::Once;
 
 pub fn root() -> PathBuf {
@@ -161,10 +162,18 @@ pub struct Camera {
     main_loop: gst::glib::MainLoop,
     thread: Option<std::thread::JoinHandle<()>>,
     source: Option<gst::glib::SourceId>,
+    held_back: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Camera {
     pub fn start(port: u16) -> Self {
+        Self::start_with(port, None)
+    }
+
+    /// With `hold`: the RTP packets of the clip's last frames wait that long in the server
+    /// after the stream's end went through rtpbin, so its RTCP BYE leaves first, as it does
+    /// when a busy client reads slowly.
+    pub fn start_with(port: u16, hold: Option<Duration>) -> Self {
         init_gst();
         let server = gst_rtsp_server::RTSPServer::new();
         server.set_address("127.0.0.1");
@@ -176,6 +185,38 @@ impl Camera {
             sample("sample.mp4").display()
         ));
         factory.set_shared(false);
+        let held_back = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        if let Some(hold) = hold {
+            let held_back = held_back.clone();
+            factory.connect_media_configure(move |_, media| {
+                let pipeline = media.element().parent().unwrap();
+                let held_back = held_back.clone();
+                // gst-rtsp-server's TCP sender adds an appsink for RTP (behind a queue), then
+                // one for RTCP. Only the RTP side is held.
+                let seen = std::sync::atomic::AtomicBool::new(false);
+                pipeline
+                    .downcast::<gst::Bin>()
+                    .unwrap()
+                    .connect_deep_element_added(move |_, _, element| {
+                        let is_appsink = element.factory().is_some_and(|f| f.name() == "appsink");
+                        if !is_appsink || seen.swap(true, Ordering::SeqCst) {
+                            return;
+                        }
+                        let held_back = held_back.clone();
+                        element.static_pad("sink").unwrap().add_probe(
+                            gst::PadProbeType::BUFFER,
+                            move |_, info| {
+                                let last_frames = info.buffer().and_then(|b| b.pts())
+                                    >= Some(gst::ClockTime::from_mseconds(3850));
+                                if last_frames && !held_back.swap(true, Ordering::SeqCst) {
+                                    std::thread::sleep(hold);
+                                }
+                                gst::PadProbeReturn::Ok
+                            },
+                        );
+                    });
+            });
+        }
         server.mount_points().unwrap().add_factory("/cam", factory);
         let context = gst::glib::MainContext::new();
         let source = server.attach(Some(&context)).unwrap();
@@ -190,7 +231,13 @@ impl Camera {
             main_loop,
             thread: Some(thread),
             source: Some(source),
+            held_back,
         }
+    }
+
+    /// Whether the server held the last packets back (see [`Camera::start_with`]).
+    pub fn held_back(&self) -> bool {
+        self.held_back.load(Ordering::SeqCst)
     }
 
     /// The camera goes away: connections closed, nothing listening.

@@ -60,8 +60,15 @@ pub struct Camera {
     dropped: Arc<std::sync::atomic::AtomicU64>,
     lost_since: Option<Instant>,
     server_closed: bool,
+    /// Set when the camera sends RTCP BYE (see [`Camera::hold_goodbye`]).
+    goodbye: Arc<std::sync::atomic::AtomicBool>,
+    /// EOS was sent into the camera's own pipeline after its BYE.
+    draining: bool,
     pub reconnects: u32,
 }
+
+/// How long the last packets of a camera may trail its RTCP BYE.
+const GOODBYE_GRACE: Duration = Duration::from_secs(1);
 
 impl Camera {
     pub fn new(options: CameraOptions, target: gst_app::AppSrc) -> Result<Self> {
@@ -77,6 +84,8 @@ impl Camera {
             dropped: Arc::default(),
             lost_since: None,
             server_closed: false,
+            goodbye: Arc::default(),
+            draining: false,
             reconnects: 0,
         };
         camera.connect()?;
@@ -113,6 +122,9 @@ impl Camera {
             .context("camera pipeline without its rtspsrc")?;
         // Set as a property, not in the description: a URL may hold any character.
         rtspsrc.set_property("location", &self.options.url);
+        self.goodbye = Arc::default();
+        self.draining = false;
+        Self::hold_goodbye(&rtspsrc, self.goodbye.clone());
         if self.options.transport == Transport::Auto {
             // Auto: give up on UDP (and retry over TCP) well before the stall timer fires.
             rtspsrc.set_property("timeout", (self.options.stall.as_micros() / 3) as u64);
@@ -127,6 +139,7 @@ impl Camera {
         let connection_frames = Arc::new(std::sync::atomic::AtomicU64::new(0));
         self.connection_frames = connection_frames.clone();
         let dropped = self.dropped.clone();
+        let cadence = Mutex::new(Cadence::default());
         appsink.set_callbacks(
             gst_app::AppSinkCallbacks::builder()
                 .new_sample(move |sink| {
@@ -139,9 +152,17 @@ impl Camera {
                     let (Some(buffer), Some(caps)) = (sample.buffer(), sample.caps_owned()) else {
                         return Ok(gst::FlowSuccess::Ok);
                     };
-                    let Some(buffer) = restamped_for(&target, buffer, &caps) else {
+                    let Some(mut buffer) = restamped_for(&target, buffer, &caps) else {
                         return Ok(gst::FlowSuccess::Ok);
                     };
+                    let arrived = buffer.pts();
+                    let camera = sample.buffer().map(|b| (b.pts(), b.duration()));
+                    let paced = cadence.lock().unwrap_or_else(|p| p.into_inner()).pts(
+                        camera.and_then(|c| c.0),
+                        camera.and_then(|c| c.1),
+                        arrived,
+                    );
+                    buffer.make_mut().set_pts(paced);
                     // A leaky queue drops its oldest frame to take this one when full.
                     let max = target.max_buffers();
                     if !target.is_block() && max > 0 && target.current_level_buffers() >= max {
@@ -161,6 +182,47 @@ impl Camera {
         self.pipeline = Some(pipeline);
         self.link = Link::Up;
         Ok(())
+    }
+
+    /// A camera's RTCP BYE must not end the stream at once. A server sends RTP and RTCP
+    /// through separate queues: gst-rtsp-server over a back-pressured TCP connection lets the
+    /// BYE overtake the last RTP packets, and rtspsrc's answer to BYE (EOS into rtpbin) would
+    /// then refuse them: frames lost at the end of every clip a busy machine reads. So the
+    /// BYE only sets `goodbye`; [`Camera::poll`] ends the stream once frames stop coming.
+    /// The jitter buffer's own end-of-clip timer (from the `npt-stop` of the PLAY range)
+    /// would refuse late packets the same way, so the range end is taken out of its caps.
+    fn hold_goodbye(rtspsrc: &gst::Element, goodbye: Arc<std::sync::atomic::AtomicBool>) {
+        rtspsrc.connect("new-manager", false, move |args| {
+            let manager = args[1].get::<gst::Element>().ok()?;
+            let goodbye = goodbye.clone();
+            // rtpbin re-emits the session's on-bye-ssrc before rtspsrc's own handler runs;
+            // stopping the session's emission here keeps rtspsrc from sending EOS.
+            manager.connect("on-bye-ssrc", false, move |args| {
+                let manager = args[0].get::<gst::Element>().ok()?;
+                let id = args[1].get::<u32>().ok()?;
+                let session = manager
+                    .emit_by_name::<Option<gst::glib::Object>>("get-internal-session", &[&id])?;
+                session.stop_signal_emission_by_name("on-bye-ssrc");
+                goodbye.store(true, std::sync::atomic::Ordering::SeqCst);
+                None
+            });
+            if manager.find_property("latency").is_some() {
+                manager.connect("new-jitterbuffer", false, |args| {
+                    let jitterbuffer = args[1].get::<gst::Element>().ok()?;
+                    jitterbuffer
+                        .static_pad("sink")?
+                        .add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, without_range_end);
+                    None
+                });
+            }
+            None
+        });
+        // The depayloader turns the same `npt-stop` (from rtpbin's payload map, past the
+        // jitter buffer) into the stop of its segment, while the jitter buffer stamps frames by
+        // arrival: frames that arrive late would fall past the stop and be dropped.
+        rtspsrc.connect_pad_added(|_, pad| {
+            pad.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, without_range_end);
+        });
     }
 
     fn disconnect(&mut self) {
@@ -231,10 +293,10 @@ impl Camera {
                     }
                 }
                 gst::MessageView::Eos(_) => {
-                    if self.server_closed || self.connection_frames() == 0 {
+                    if !self.draining && (self.server_closed || self.connection_frames() == 0) {
                         return self.lost("the server closed the connection");
                     }
-                    // The camera ended its stream (RTCP BYE): end ours.
+                    // The camera ended its stream (RTCP BYE), every frame drained: end ours.
                     self.disconnect();
                     self.link = Link::Ended;
                     let _ = self.target.end_of_stream();
@@ -244,6 +306,22 @@ impl Camera {
             }
         }
         let last = *self.last_seen.lock().unwrap_or_else(|p| p.into_inner());
+        if self.goodbye.load(std::sync::atomic::Ordering::SeqCst)
+            && !self.draining
+            && last.elapsed() >= GOODBYE_GRACE
+        {
+            // The camera said goodbye and its last frames are in: end its own pipeline, which
+            // drains the jitter buffer and the decoder before its EOS (handled above).
+            self.draining = true;
+            if let Some(p) = &self.pipeline {
+                p.send_event(gst::event::Eos::new());
+            }
+        }
+        if self.draining && last.elapsed() >= self.options.stall {
+            // EOS never came out of the camera's pipeline: end with what arrived.
+            self.finish();
+            return Ok(());
+        }
         if last.elapsed() >= self.options.stall {
             return self.lost(&format!(
                 "no frame for {:.0} s",
@@ -266,6 +344,70 @@ impl Camera {
         self.link = Link::Ended;
         let _ = self.target.end_of_stream();
     }
+}
+
+/// Timestamps of a camera's frames in the segmentation pipeline: the camera's own spacing,
+/// anchored to the running time at which the connection's first frame arrived. Stamping by
+/// arrival instead would squeeze frames that arrive in a burst (after a network or server
+/// hiccup) into a millisecond: a recording that plays them as one, and that decoders may drop.
+#[derive(Default)]
+struct Cadence {
+    /// (camera timestamp, running time) of the anchor frame.
+    anchor: Option<(gst::ClockTime, gst::ClockTime)>,
+    last: Option<gst::ClockTime>,
+}
+
+impl Cadence {
+    /// How far the camera's clock may wander from ours before the anchor is set again.
+    const SLACK: gst::ClockTime = gst::ClockTime::from_seconds(2);
+
+    /// The running time for a frame the camera stamped `camera` (lasting `duration`), which
+    /// arrived at running time `arrived`.
+    fn pts(
+        &mut self,
+        camera: Option<gst::ClockTime>,
+        duration: Option<gst::ClockTime>,
+        arrived: Option<gst::ClockTime>,
+    ) -> Option<gst::ClockTime> {
+        let (Some(camera), Some(arrived)) = (camera, arrived) else {
+            return arrived;
+        };
+        let paced = self
+            .anchor
+            .filter(|&(c, _)| camera >= c)
+            .map(|(c, r)| r + (camera - c))
+            .filter(|&p| p.absdiff(arrived) <= Self::SLACK);
+        let mut pts = paced.unwrap_or_else(|| {
+            self.anchor = Some((camera, arrived));
+            arrived
+        });
+        // Increasing by at least half a frame (5 ms when the frame rate is unknown), so that
+        // no container's time scale rounds two frames onto one.
+        let gap = duration.map_or(gst::ClockTime::from_mseconds(5), |d| d / 2);
+        if let Some(last) = self.last {
+            pts = pts.max(last + gap);
+        }
+        self.last = Some(pts);
+        Some(pts)
+    }
+}
+
+/// A pad probe that takes the end of the PLAY range (`npt-stop`) out of RTP caps.
+fn without_range_end(_: &gst::Pad, info: &mut gst::PadProbeInfo) -> gst::PadProbeReturn {
+    if let Some(gst::PadProbeData::Event(event)) = &mut info.data {
+        if let gst::EventView::Caps(c) = event.view() {
+            let caps = c.caps();
+            if caps.iter().any(|s| s.has_field("npt-stop")) {
+                let mut caps = caps.to_owned();
+                for s in caps.make_mut().iter_mut() {
+                    s.remove_field("npt-stop");
+                }
+                let seqnum = event.seqnum();
+                *event = gst::event::Caps::builder(&caps).seqnum(seqnum).build();
+            }
+        }
+    }
+    gst::PadProbeReturn::Ok
 }
 
 impl Drop for Camera {
