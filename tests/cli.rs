@@ -9,8 +9,7 @@ use common::*;
 
 #[test]
 fn run_writes_a_playable_mp4_with_every_frame() {
-    let dir = std::env::temp_dir().join(format!("beitseg-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = TempDir::new("cli-run-mp4");
     let out = dir.join("test.mp4");
     let (ok, _, err) = beitseg(&[
         "run",
@@ -25,15 +24,13 @@ fn run_writes_a_playable_mp4_with_every_frame() {
     assert!(ok, "{err}");
     assert!(err.contains("30 frames"), "{err}");
     assert_eq!(count_video_frames(&out), 30);
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
 fn run_segments_an_image_into_a_png() {
-    let dir = std::env::temp_dir().join(format!("beitseg-cli-png-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = TempDir::new("cli-run-png");
     let out = dir.join("mask.png");
-    let photo = sample("beit-tiny-ade/astronaut.png");
+    let photo = astronaut();
     let model = selfie();
     let (ok, _, err) = beitseg(&[
         "run",
@@ -57,7 +54,6 @@ fn run_segments_an_image_into_a_png() {
         .filter(|(m, r)| (**m == 1) == (**r != 0))
         .count();
     assert!(agree as f64 / mask.len() as f64 > 0.99);
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]

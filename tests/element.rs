@@ -23,19 +23,6 @@ const FORMATS: [(&str, PixelFormat); 6] = [
     ("BGRx", PixelFormat::Bgrx),
 ];
 
-/// The astronaut photo scaled (nearest neighbour) to `w` x `h`, as packed RGB.
-fn photo_rgb(w: usize, h: usize) -> Vec<u8> {
-    let (pw, ph, _, px) = read_png(&sample("beit-tiny-ade/astronaut.png"));
-    let mut out = Vec::with_capacity(w * h * 3);
-    for y in 0..h {
-        for x in 0..w {
-            let (sx, sy) = (x * pw / w, y * ph / h);
-            out.extend_from_slice(&px[(sy * pw + sx) * 3..(sy * pw + sx) * 3 + 3]);
-        }
-    }
-    out
-}
-
 /// A GStreamer buffer in `format` (default strides) holding the RGB pixels, plus its info.
 fn video_buffer(
     format: &str,
@@ -73,17 +60,6 @@ fn video_buffer(
         }
     }
     (buf, info)
-}
-
-/// Rows of a mapped frame (plane 0) without padding.
-fn frame_rows(buf: &gst::Buffer, info: &gst_video::VideoInfo) -> Vec<u8> {
-    let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buf.as_ref(), info).unwrap();
-    let stride = frame.plane_stride()[0] as usize;
-    let row = info.width() as usize * info.format_info().pixel_stride()[0] as usize;
-    let data = frame.plane_data(0).unwrap();
-    (0..info.height() as usize)
-        .flat_map(|y| data[y * stride..y * stride + row].to_vec())
-        .collect()
 }
 
 fn harness(model: &std::path::Path, mode: &str, alpha: f64, caps: &gst::Caps) -> Harness {
@@ -237,29 +213,14 @@ fn mask_pad_carries_class_ids_from_the_same_inference() {
     let (w, h) = (160, 120);
     let rgb = photo_rgb(w, h);
     let expected = engine_classes(&selfie(), w, h, &rgb);
-    let pipeline = gst::parse::launch(&format!(
+    let pipeline = launch_pipeline(&format!(
         "appsrc name=in format=time ! beitseg name=seg model={} mode=overlay alpha=1.0 ! queue ! appsink name=main sync=false \
          seg.mask ! queue ! appsink name=mask sync=false",
         selfie().display()
-    ))
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
-    let appsrc = pipeline
-        .by_name("in")
-        .unwrap()
-        .downcast::<gst_app::AppSrc>()
-        .unwrap();
-    let main = pipeline
-        .by_name("main")
-        .unwrap()
-        .downcast::<gst_app::AppSink>()
-        .unwrap();
-    let mask = pipeline
-        .by_name("mask")
-        .unwrap()
-        .downcast::<gst_app::AppSink>()
-        .unwrap();
+    ));
+    let appsrc: gst_app::AppSrc = element(&pipeline, "in");
+    let main: gst_app::AppSink = element(&pipeline, "main");
+    let mask: gst_app::AppSink = element(&pipeline, "mask");
     let (input, info) = video_buffer("RGBA", w, h, &rgb);
     appsrc.set_caps(Some(&info.to_caps().unwrap()));
     pipeline.set_state(gst::State::Playing).unwrap();

@@ -6,14 +6,8 @@
 
 mod common;
 
-use std::path::PathBuf;
-
 use common::*;
 use gst::prelude::*;
-
-fn fixture(name: &str) -> PathBuf {
-    root().join("tests/fixtures").join(name)
-}
 
 /// Starts `videotestsrc ! beitseg … ! fakesink` and returns the element error's text, or None
 /// when the pipeline started.

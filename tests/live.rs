@@ -16,7 +16,7 @@ fn play_live(caps_and_count: &str, props: &str, tail: &str) -> (gst::Pipeline, g
         "videotestsrc is-live=true {caps_and_count} ! beitseg name=seg model={} {props} ! {tail}",
         tiny_beit().display()
     ));
-    let seg = pipeline.by_name("seg").unwrap();
+    let seg: gst::Element = element(&pipeline, "seg");
     pipeline.set_state(gst::State::Playing).unwrap();
     (pipeline, seg)
 }
@@ -96,13 +96,7 @@ fn interval_reuses_the_anchor_frames_class_map() {
     ));
     pipeline.set_state(gst::State::Playing).unwrap();
     // Alternate a photo with a person and a flat grey frame: the model sees them differently.
-    let (pw, ph, _, photo) = read_png(&sample("beit-tiny-ade/astronaut.png"));
-    let person: Vec<u8> = (0..w * h)
-        .flat_map(|i| {
-            let (x, y) = (i % w * pw / w, i / w * ph / h);
-            photo[(y * pw + x) * 3..(y * pw + x) * 3 + 3].to_vec()
-        })
-        .collect();
+    let person = photo_rgb(w, h);
     let grey = vec![128u8; w * h * 3];
     let n = 9;
     for i in 0..n {
@@ -122,11 +116,7 @@ fn interval_reuses_the_anchor_frames_class_map() {
         .map(|_| {
             let s = sink.pull_sample().unwrap();
             let info = gst_video::VideoInfo::from_caps(s.caps().unwrap()).unwrap();
-            let buf = s.buffer().unwrap().map_readable().unwrap();
-            let stride = info.stride()[0] as usize;
-            (0..h)
-                .flat_map(|y| buf[y * stride..y * stride + w].to_vec())
-                .collect()
+            frame_rows(s.buffer().unwrap(), &info)
         })
         .collect();
     pipeline.set_state(gst::State::Null).unwrap();

@@ -35,7 +35,7 @@ fn cached(dir: &TempDir) -> Overrides {
 
 #[test]
 fn an_export_from_before_the_fix_loads_without_constant_folding_and_still_agrees() {
-    let legacy = root().join("tests/fixtures/beit-tiny-legacy/model.onnx");
+    let legacy = fixture("beit-tiny-legacy/model.onnx");
     let overrides = Overrides {
         graph_cache: GraphCache::Off,
         ..Default::default()

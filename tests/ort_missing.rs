@@ -14,11 +14,10 @@ fn unloadable_onnx_runtime_is_an_element_error() {
     // SAFETY: the only test in this process, before any thread reads the environment.
     unsafe { std::env::set_var("ORT_DYLIB_PATH", "/nonexistent/libonnxruntime.so.1.31.1") };
     init_gst();
-    let pipeline = gst::parse::launch(&format!(
+    let pipeline = launch_pipeline(&format!(
         "videotestsrc num-buffers=1 ! beitseg name=seg model={} ! fakesink",
         tiny_beit().display()
-    ))
-    .unwrap();
+    ));
     assert!(pipeline.set_state(gst::State::Paused).is_err());
     let msg = pipeline
         .bus()
@@ -36,11 +35,7 @@ fn unloadable_onnx_runtime_is_an_element_error() {
         msg.contains("/nonexistent/libonnxruntime.so.1.31.1"),
         "{msg}"
     );
-    let seg = pipeline
-        .downcast_ref::<gst::Bin>()
-        .unwrap()
-        .by_name("seg")
-        .unwrap();
+    let seg: gst::Element = element(&pipeline, "seg");
     assert!(seg
         .property::<String>("ort-version")
         .starts_with("not loaded"));

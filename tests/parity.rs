@@ -70,7 +70,7 @@ fn tiny_beit_matches_transformers_on_real_photos() {
 fn preprocessing_is_bit_exact_with_pil_bilinear() {
     let model = Model::load(&tiny_beit(), &Overrides::default()).unwrap();
     let info = model.info();
-    let (w, h, _, px) = read_png(&sample("beit-tiny-ade/astronaut.png"));
+    let (w, h, _, px) = read_png(&astronaut());
     let (rw, rh, _, pil) = read_png(&sample("beit-tiny-ade/astronaut.resized.png"));
     assert_eq!((rw, rh), (info.width, info.height));
     let mut pre = Preprocessor::new(info);
@@ -106,7 +106,7 @@ fn preprocessing_is_bit_exact_with_pil_bilinear() {
 
 #[test]
 fn selfie_model_finds_the_astronaut() {
-    let out = segment(&selfie(), &sample("beit-tiny-ade/astronaut.png"));
+    let out = segment(&selfie(), &astronaut());
     let (_, _, _, reference) = read_png(&sample("selfie/astronaut.person.png"));
     let (mut inter, mut union) = (0usize, 0usize);
     for (a, b) in out.data.iter().zip(&reference) {
@@ -127,9 +127,9 @@ fn selfie_model_finds_the_astronaut() {
 fn resampling_is_bit_exact_with_pil_for_every_filter() {
     use gstbeitseg::model::Resample;
     use gstbeitseg::resample::Resizer;
-    let (w, h, _, px) = read_png(&sample("beit-tiny-ade/astronaut.png"));
+    let (w, h, _, px) = read_png(&astronaut());
     let mut resizer = Resizer::new();
-    for entry in std::fs::read_dir(root().join("tests/fixtures")).unwrap() {
+    for entry in std::fs::read_dir(fixtures()).unwrap() {
         let path = entry.unwrap().path();
         let name = path.file_name().unwrap().to_str().unwrap().to_string();
         let Some(rest) = name.strip_prefix("astronaut.") else {

@@ -12,7 +12,6 @@ use std::time::Duration;
 
 use common::*;
 use gst::prelude::*;
-use gst_video::prelude::*;
 
 fn script(name: &str, args: &[&str]) -> (bool, String) {
     script_with(&[], name, args)
@@ -42,15 +41,8 @@ fn first_gray_frame(path: &Path) -> (usize, usize, Vec<u8>) {
     pipeline.set_state(gst::State::Playing).unwrap();
     let sample = sink.pull_sample().unwrap();
     let info = gst_video::VideoInfo::from_caps(sample.caps().unwrap()).unwrap();
-    let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(sample.buffer().unwrap(), &info)
-        .unwrap();
     let (w, h) = (info.width() as usize, info.height() as usize);
-    let stride = frame.plane_stride()[0] as usize;
-    let data = frame.plane_data(0).unwrap();
-    let pixels = (0..h)
-        .flat_map(|y| data[y * stride..y * stride + w].iter().copied())
-        .collect();
-    drop(frame);
+    let pixels = frame_rows(sample.buffer().unwrap(), &info);
     pipeline.set_state(gst::State::Null).unwrap();
     (w, h, pixels)
 }
@@ -100,7 +92,7 @@ fn overlay_and_mask_from_one_inference() {
 #[test]
 fn images_to_masks() {
     let dir = TempDir::new("pipeline-images");
-    let photo = sample("beit-tiny-ade/astronaut.png");
+    let photo = astronaut();
     let (ok, log) = script(
         "images-to-masks.sh",
         &[dir.0.to_str().unwrap(), photo.to_str().unwrap()],

@@ -11,7 +11,10 @@ use gst::prelude::*;
 
 /// Plays to EOS, collecting every sample; returns them with the warnings posted (an error
 /// message fails the test).
-fn run_to_eos(pipeline: &gst::Element, sink: &gst_app::AppSink) -> (Vec<gst::Sample>, Vec<String>) {
+fn run_to_eos(
+    pipeline: &gst::Pipeline,
+    sink: &gst_app::AppSink,
+) -> (Vec<gst::Sample>, Vec<String>) {
     pipeline.set_state(gst::State::Playing).unwrap();
     let mut samples = Vec::new();
     while let Ok(s) = sink.pull_sample() {
@@ -23,39 +26,11 @@ fn run_to_eos(pipeline: &gst::Element, sink: &gst_app::AppSink) -> (Vec<gst::Sam
     (samples, warnings)
 }
 
-/// The warnings on the bus so far; an error message fails the test.
-fn bus_warnings(pipeline: &gst::Element) -> Vec<String> {
-    let bus = pipeline.downcast_ref::<gst::Bin>().unwrap().bus().unwrap();
-    let mut warnings = Vec::new();
-    while let Some(msg) = bus.pop() {
-        match msg.view() {
-            gst::MessageView::Error(e) => panic!("{} {:?}", e.error(), e.debug()),
-            gst::MessageView::Warning(w) => warnings.push(format!("{} {:?}", w.error(), w.debug())),
-            _ => {}
-        }
-    }
-    warnings
-}
-
-fn appsrc(pipeline: &gst::Element) -> gst_app::AppSrc {
-    pipeline
-        .downcast_ref::<gst::Bin>()
-        .unwrap()
-        .by_name("in")
-        .unwrap()
-        .downcast::<gst_app::AppSrc>()
-        .unwrap()
-}
-
-fn launch(desc: &str) -> (gst::Element, gst_app::AppSink) {
-    init_gst();
-    let pipeline = gst::parse::launch(desc).unwrap();
-    let sink = pipeline
-        .downcast_ref::<gst::Bin>()
-        .unwrap()
-        .by_name("out")
-        .unwrap();
-    (pipeline, sink.downcast::<gst_app::AppSink>().unwrap())
+/// The pipeline `desc` and its appsink `out`.
+fn launch(desc: &str) -> (gst::Pipeline, gst_app::AppSink) {
+    let pipeline = launch_pipeline(desc);
+    let sink = element(&pipeline, "out");
+    (pipeline, sink)
 }
 
 fn pts(samples: &[gst::Sample]) -> Vec<u64> {
@@ -95,7 +70,7 @@ fn eos_waits_for_frames_in_flight() {
         "appsrc name=in format=time ! beitseg model={} workers=2 max-in-flight=16 ! appsink name=out sync=false",
         tiny_beit().display()
     ));
-    let src = appsrc(&pipeline);
+    let src: gst_app::AppSrc = element(&pipeline, "in");
     src.set_caps(Some(
         &"video/x-raw,format=RGB,width=64,height=48,framerate=25/1"
             .parse::<gst::Caps>()
@@ -180,7 +155,7 @@ fn caps_change_mid_stream() {
         "appsrc name=in format=time ! beitseg model={} workers=3 mode=mask ! appsink name=out sync=false",
         selfie().display()
     ));
-    let src = appsrc(&pipeline);
+    let src: gst_app::AppSrc = element(&pipeline, "in");
     pipeline.set_state(gst::State::Playing).unwrap();
     let sizes = [(64usize, 48usize), (80, 60), (33, 17)];
     let mut i = 0u64;
@@ -232,11 +207,7 @@ fn sample_masks(model: &std::path::Path, props: &str, n: usize) -> (Vec<Vec<u8>>
         .iter()
         .map(|s| {
             let info = gst_video::VideoInfo::from_caps(s.caps().unwrap()).unwrap();
-            let buf = s.buffer().unwrap().map_readable().unwrap();
-            let (w, stride) = (info.width() as usize, info.stride()[0] as usize);
-            (0..info.height() as usize)
-                .flat_map(|y| buf[y * stride..y * stride + w].to_vec())
-                .collect()
+            frame_rows(s.buffer().unwrap(), &info)
         })
         .collect();
     (masks, samples.1)

@@ -12,18 +12,13 @@ use gst::prelude::*;
 /// Starts a pipeline with `provider`; returns (started, provider-in-use, warnings, errors).
 fn start(provider: &str) -> (bool, Option<String>, Vec<String>, Vec<String>) {
     init_gst();
-    let pipeline = gst::parse::launch(&format!(
+    let pipeline = launch_pipeline(&format!(
         "videotestsrc num-buffers=1 ! beitseg name=seg provider={provider} model={} ! fakesink",
         selfie().display()
-    ))
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
+    ));
     let started = pipeline.set_state(gst::State::Paused).is_ok();
-    let in_use = pipeline
-        .by_name("seg")
-        .unwrap()
-        .property::<Option<String>>("provider-in-use");
+    let in_use =
+        element::<gst::Element>(&pipeline, "seg").property::<Option<String>>("provider-in-use");
     let (mut warnings, mut errors) = (Vec::new(), Vec::new());
     for msg in pipeline.bus().unwrap().iter_timed(gst::ClockTime::ZERO) {
         match msg.view() {

@@ -11,11 +11,6 @@ mod common;
 use common::*;
 use gst::prelude::*;
 use gst_check::Harness;
-use gst_video::prelude::*;
-
-fn fixture(name: &str) -> std::path::PathBuf {
-    root().join("tests/fixtures").join(name)
-}
 
 fn mask_harness(model: &std::path::Path, caps: &gst::Caps) -> Harness {
     init_gst();
@@ -50,12 +45,7 @@ fn mask_rows(buf: &gst::Buffer, w: usize, h: usize) -> Vec<u8> {
     let info = gst_video::VideoInfo::builder(gst_video::VideoFormat::Gray8, w as u32, h as u32)
         .build()
         .unwrap();
-    let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buf.as_ref(), &info).unwrap();
-    let stride = frame.plane_stride()[0] as usize;
-    let data = frame.plane_data(0).unwrap();
-    (0..h)
-        .flat_map(|y| data[y * stride..y * stride + w].to_vec())
-        .collect()
+    frame_rows(buf, &info)
 }
 
 /// Deterministic noise-and-gradient RGB.
@@ -267,7 +257,7 @@ fn a_live_property_shows_at_once_and_the_others_say_they_wait_for_the_next_start
          appsink name=out sync=false max-buffers=2",
         selfie().display()
     ));
-    let seg = pipeline.by_name("seg").unwrap();
+    let seg: gst::Element = element(&pipeline, "seg");
     let sink: gst_app::AppSink = element(&pipeline, "out");
     let bus = pipeline.bus().unwrap();
     pipeline.set_state(gst::State::Playing).unwrap();
@@ -336,7 +326,7 @@ fn every_writable_property_can_change_while_playing() {
          beitseg name=seg model=\"{}\" ! appsink name=out sync=false",
         selfie().display()
     ));
-    let seg = pipeline.by_name("seg").unwrap();
+    let seg: gst::Element = element(&pipeline, "seg");
     let sink: gst_app::AppSink = element(&pipeline, "out");
     pipeline.set_state(gst::State::Playing).unwrap();
     let mut frames = 0;
@@ -368,12 +358,7 @@ fn every_writable_property_can_change_while_playing() {
         }
     }
     assert!(sink.is_eos(), "stopped after {frames} frames");
-    let bus = pipeline.bus().unwrap();
-    while let Some(msg) = bus.pop() {
-        if let gst::MessageView::Error(e) = msg.view() {
-            panic!("{} {:?}", e.error(), e.debug());
-        }
-    }
+    bus_warnings(&pipeline);
     pipeline.set_state(gst::State::Null).unwrap();
     assert!(changes.next().is_none(), "only {frames} frames");
     assert!(frames > 100, "{frames} frames");

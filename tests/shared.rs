@@ -14,14 +14,13 @@ fn two_elements_share_one_session() {
     init_gst();
     let model = tiny_beit();
     let before = gstbeitseg::model::sessions_created();
-    let pipeline = gst::parse::launch(&format!(
+    let pipeline = launch_pipeline(&format!(
         "videotestsrc num-buffers=3 ! video/x-raw,format=RGB,width=64,height=48 ! beitseg model={m} workers=1 ! fakesink \
          videotestsrc num-buffers=3 ! video/x-raw,format=BGRx,width=80,height=60 ! beitseg model={m} workers=1 ! fakesink",
         m = model.display()
-    ))
-    .unwrap();
+    ));
     pipeline.set_state(gst::State::Playing).unwrap();
-    let bus = pipeline.downcast_ref::<gst::Bin>().unwrap().bus().unwrap();
+    let bus = pipeline.bus().unwrap();
     let msg = bus.timed_pop_filtered(
         gst::ClockTime::from_seconds(60),
         &[gst::MessageType::Eos, gst::MessageType::Error],
@@ -40,11 +39,10 @@ fn two_elements_share_one_session() {
     );
     pipeline.set_state(gst::State::Null).unwrap();
     // Once nobody holds it, the next start loads it again: once, for all four workers.
-    let again = gst::parse::launch(&format!(
+    let again = launch_pipeline(&format!(
         "videotestsrc num-buffers=1 ! beitseg model={} workers=4 ! fakesink",
         model.display()
-    ))
-    .unwrap();
+    ));
     again.set_state(gst::State::Paused).unwrap();
     again.state(gst::ClockTime::from_seconds(60)).0.unwrap();
     assert_eq!(gstbeitseg::model::sessions_created() - before, 2);

@@ -63,12 +63,11 @@ static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 fn cycles(warm_up: usize, cycles: usize, leak: usize) -> Run {
     let _one_at_a_time = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     init_gst();
-    let pipeline = gst::parse::launch(&format!(
+    let pipeline = launch_pipeline(&format!(
         "videotestsrc num-buffers=2 ! video/x-raw,format=RGBx,width=48,height=32 ! \
          beitseg model=\"{}\" workers=2 ! fakesink sync=false",
         selfie().display()
-    ))
-    .unwrap();
+    ));
     let bus = pipeline.bus().unwrap();
     let cycle = || {
         pipeline.set_state(gst::State::Playing).unwrap();

@@ -76,12 +76,11 @@ fn an_inference_error_or_a_worker_panic_becomes_an_element_error() {
     }
     // The process is still here, and a new pipeline without faults runs to the end.
     test_hooks::set_worker_fault(None);
-    let pipeline = gst::parse::launch(&format!(
+    let pipeline = launch_pipeline(&format!(
         "videotestsrc num-buffers=5 ! video/x-raw,format=RGB,width=64,height=48 ! \
          beitseg model=\"{}\" ! fakesink",
         selfie().display()
-    ))
-    .unwrap();
+    ));
     pipeline.set_state(gst::State::Playing).unwrap();
     let msg = pipeline
         .bus()

@@ -9,15 +9,6 @@ mod common;
 use common::*;
 use gst::prelude::*;
 
-/// The astronaut photo scaled (nearest neighbour) to `w` x `h`, as packed RGB.
-fn photo_rgb(w: usize, h: usize) -> Vec<u8> {
-    let (pw, ph, _, px) = read_png(&sample("beit-tiny-ade/astronaut.png"));
-    (0..h)
-        .flat_map(|y| (0..w).map(move |x| (x * pw / w, y * ph / h)))
-        .flat_map(|(sx, sy)| px[(sy * pw + sx) * 3..(sy * pw + sx) * 3 + 3].to_vec())
-        .collect()
-}
-
 /// Runs `appsrc ! {middle} ! appsink` on one RGB frame; returns the output buffer and caps.
 fn run(middle: &str, w: usize, h: usize, rgb: &[u8]) -> (Vec<u8>, gst::Caps) {
     init_gst();

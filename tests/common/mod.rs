@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use gst::prelude::*;
 use gst_rtsp_server::prelude::*;
+use gst_video::prelude::*;
 use std::sync::atomic::Ordering;
 use std::sync::Once;
 
@@ -28,6 +29,35 @@ pub fn tiny_beit() -> PathBuf {
 
 pub fn selfie() -> PathBuf {
     sample("selfie/selfie_segmentation.onnx")
+}
+
+/// The astronaut photo (512x512, RGB) most tests segment.
+pub fn astronaut() -> PathBuf {
+    sample("beit-tiny-ade/astronaut.png")
+}
+
+/// The astronaut photo scaled (nearest neighbour) to `w` x `h`, as packed RGB.
+pub fn photo_rgb(w: usize, h: usize) -> Vec<u8> {
+    let (pw, ph, _, px) = read_png(&astronaut());
+    let mut out = Vec::with_capacity(w * h * 3);
+    for y in 0..h {
+        for x in 0..w {
+            let (sx, sy) = (x * pw / w, y * ph / h);
+            out.extend_from_slice(&px[(sy * pw + sx) * 3..(sy * pw + sx) * 3 + 3]);
+        }
+    }
+    out
+}
+
+/// The folder of the tests' own small files (bad models, label and palette files, reference
+/// resizes).
+pub fn fixtures() -> PathBuf {
+    root().join("tests/fixtures")
+}
+
+/// A file (or folder) in tests/fixtures, by its path there.
+pub fn fixture(rel: &str) -> PathBuf {
+    fixtures().join(rel)
 }
 
 /// An 8-bit PNG as (width, height, channels, pixels).
@@ -92,6 +122,33 @@ pub fn element<T: IsA<gst::Element>>(pipeline: &gst::Pipeline, name: &str) -> T 
         .unwrap_or_else(|| panic!("no element {name}"))
         .downcast::<T>()
         .unwrap()
+}
+
+/// Plane 0 of a video frame as rows without the padding at their ends (the strides of the
+/// buffer's VideoMeta honoured, else `info`'s).
+pub fn frame_rows(buf: &gst::BufferRef, info: &gst_video::VideoInfo) -> Vec<u8> {
+    let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buf, info).unwrap();
+    let stride = frame.plane_stride()[0] as usize;
+    let row = info.width() as usize * info.format_info().pixel_stride()[0] as usize;
+    let data = frame.plane_data(0).unwrap();
+    (0..info.height() as usize)
+        .flat_map(|y| data[y * stride..y * stride + row].to_vec())
+        .collect()
+}
+
+/// The warnings on `pipeline`'s bus so far (taken off it, without waiting); an error message
+/// fails the test.
+pub fn bus_warnings(pipeline: &gst::Pipeline) -> Vec<String> {
+    let bus = pipeline.bus().unwrap();
+    let mut warnings = Vec::new();
+    while let Some(msg) = bus.pop() {
+        match msg.view() {
+            gst::MessageView::Error(e) => panic!("{} {:?}", e.error(), e.debug()),
+            gst::MessageView::Warning(w) => warnings.push(format!("{} {:?}", w.error(), w.debug())),
+            _ => {}
+        }
+    }
+    warnings
 }
 
 /// Decodes a video file to the end and counts its frames.
