@@ -249,16 +249,61 @@ pub fn select_classes(spec: Option<&str>, labels: &[String]) -> Result<Vec<bool>
             Err(_) => labels
                 .iter()
                 .position(|l| l.trim().eq_ignore_ascii_case(item))
-                .with_context(|| format!("no class is named {item:?}"))?,
+                .with_context(|| format!("no class is named {item:?}{}", closest(item, labels)))?,
         };
         draw[id] = true;
     }
     Ok(draw)
 }
 
+/// "; closest: a, b, c" for the class names nearest to `item` (by edit distance), or nothing.
+fn closest(item: &str, labels: &[String]) -> String {
+    let item = &item.to_ascii_lowercase();
+    let mut scored: Vec<(f64, &str)> = labels
+        .iter()
+        .flat_map(|l| {
+            // ADE20k names hold synonyms ("person;individual;someone"): each counts.
+            let whole = l.trim();
+            whole.split([';', ',']).map(move |part| {
+                (
+                    strsim::jaro_winkler(item, &part.trim().to_ascii_lowercase()),
+                    whole,
+                )
+            })
+        })
+        .filter(|(score, _)| *score >= 0.75)
+        .collect();
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let mut names: Vec<&str> = Vec::new();
+    for (_, name) in scored {
+        if !names.contains(&name) && names.len() < 3 {
+            names.push(name);
+        }
+    }
+    if names.is_empty() {
+        String::new()
+    } else {
+        format!("; closest: {}", names.join(", "))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unknown_class_name_gets_the_closest_ones() {
+        let labels = vec![
+            "wall".to_string(),
+            "person;individual".to_string(),
+            "car".to_string(),
+        ];
+        let err = select_classes(Some("persn"), &labels)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("closest: person;individual"), "{err}");
+        assert!(!err.contains("wall"), "{err}");
+    }
 
     #[test]
     fn ade20k_tables_have_150_entries() {

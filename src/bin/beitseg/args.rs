@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use clap::ValueEnum;
 // The element's own enums: the same names on the command line as in gst-launch.
-use gstbeitseg::{DropPolicy, Mode, ProviderSetting};
+use gstbeitseg::{DropPolicy, Mode, ProviderSetting, ResizeSetting};
 
 /// How an RTSP camera is reached (rtspsrc's `protocols`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -92,4 +92,56 @@ pub struct RunArgs {
     /// RTSP input: give up (error) after this many seconds without the camera; 0: never.
     #[arg(long, default_value_t = 0.0)]
     pub give_up_after: f64,
+    /// Stop after this many frames (a quick preview).
+    #[arg(long, value_name = "N")]
+    pub frames: Option<u64>,
+    /// Stop after this many seconds of the input (a quick preview).
+    #[arg(long, value_name = "SECONDS")]
+    pub duration: Option<f64>,
+    /// Leave the input's audio out (by default every audio stream is kept).
+    #[arg(long)]
+    pub no_audio: bool,
+    /// Keep the frames' orientation as stored (by default an image's or video's orientation tag
+    /// is applied).
+    #[arg(long)]
+    pub no_orientation: bool,
+    #[command(flatten)]
+    pub element: ElementArgs,
+}
+
+/// The element's other properties, under their own names (`gst-inspect-1.0 beitseg`). Each is
+/// checked against the element's own range before anything is opened.
+#[derive(clap::Args, Default)]
+pub struct ElementArgs {
+    /// How frames are fitted to the model input.
+    #[arg(long, value_enum)]
+    pub resize: Option<ResizeSetting>,
+    /// File overriding the model's class names (one per line, or id2label JSON).
+    #[arg(long)]
+    pub labels: Option<PathBuf>,
+    /// File overriding the class colours (R,G,B or #rrggbb per line, or a JSON list).
+    #[arg(long)]
+    pub palette: Option<PathBuf>,
+    /// Run the model on every N-th frame and reuse its class map in between.
+    #[arg(long)]
+    pub interval: Option<u32>,
+    /// ONNX Runtime threads per worker (0: the cores shared out between workers).
+    #[arg(long)]
+    pub intra_threads: Option<u32>,
+    /// CUDA device for the tensorrt and cuda providers.
+    #[arg(long)]
+    pub device_id: Option<u32>,
+    /// Frames queued or in flight before the element holds the input back (0: twice the
+    /// workers).
+    #[arg(long)]
+    pub max_in_flight: Option<u32>,
+    /// Milliseconds a worker waits to fill a batch.
+    #[arg(long)]
+    pub batch_timeout: Option<u32>,
+    /// Folder for TensorRT engines.
+    #[arg(long)]
+    pub engine_cache: Option<PathBuf>,
+    /// Folder for ONNX Runtime's optimised graphs ("off": optimise at every start).
+    #[arg(long)]
+    pub graph_cache: Option<String>,
 }

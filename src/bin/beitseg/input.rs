@@ -75,6 +75,19 @@ impl Input {
         }
     }
 
+    /// The input's file, if it is one.
+    pub(crate) fn path(&self) -> Option<&Path> {
+        match self {
+            Input::Image(p) | Input::File(p) => Some(p),
+            _ => None,
+        }
+    }
+
+    /// Whether frames may carry an orientation tag (photos, phone videos).
+    pub(crate) fn has_orientation(&self) -> bool {
+        matches!(self, Input::Image(_) | Input::File(_) | Input::Uri(_))
+    }
+
     pub(crate) fn is_live(&self) -> bool {
         matches!(self, Input::Rtsp(_) | Input::V4l2(_))
     }
@@ -83,16 +96,16 @@ impl Input {
     pub(crate) fn launch(&self) -> String {
         match self {
             Input::Test(n) => format!(
-                "videotestsrc num-buffers={n} pattern=ball ! \
+                "videotestsrc name=in num-buffers={n} pattern=ball ! \
                  video/x-raw,width=1280,height=720,framerate=25/1"
             ),
             Input::Image(p) | Input::File(p) => format!(
-                "filesrc location={} ! decodebin",
+                "filesrc name=in location={} ! decodebin name=dec",
                 quoted(&p.display().to_string())
             ),
-            Input::Uri(u) => format!("uridecodebin uri={}", quoted(u)),
+            Input::Uri(u) => format!("uridecodebin name=dec uri={}", quoted(u)),
             Input::V4l2(d) => format!(
-                "v4l2src device={} ! decodebin",
+                "v4l2src name=in device={} ! decodebin name=dec",
                 quoted(&d.display().to_string())
             ),
             // Frames come from the camera's own pipeline (see rtsp::Camera), which reconnects.

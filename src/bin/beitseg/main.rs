@@ -7,6 +7,7 @@
 //! needed.
 
 mod args;
+mod audio;
 mod bench;
 mod bench_load;
 mod camera;
@@ -37,7 +38,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Segment INPUT and write, serve or show the result.
-    Run(args::RunArgs),
+    Run(Box<args::RunArgs>),
     /// Describe a model: input, output, classes, preprocessing, and the provider it would run on.
     Inspect {
         /// The .onnx file.

@@ -2,13 +2,16 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 
 //! Where `beitseg run` writes: video files (with an encoder picked from what is installed),
-//! PNGs, folders, an RTSP stream, a window; and the class-id mask writer.
+//! PNGs, folders, an RTSP stream, a window; the class-id mask writer; and the rules that keep a
+//! failed run from damaging anything: files are written beside their target and renamed on
+//! success, an output is never the input, folders are never mixed with an earlier run's frames.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
+use gstbeitseg::Mode;
 
-use crate::input::{extension, quoted};
+use crate::input::extension;
 use crate::server::{first_installed, Endpoint};
 
 /// Where `beitseg run` writes.
@@ -44,10 +47,145 @@ impl Output {
     }
 }
 
-/// A .mp4/.mkv/.webm writer as a gst-launch fragment taking raw video.
-pub(crate) fn video_writer(path: &Path, kbps: u32) -> Result<String> {
-    let location = quoted(&path.display().to_string());
+/// One file or folder a run writes through a sink of the pipeline (named `element`).
+#[derive(Debug)]
+pub(crate) struct Write {
+    /// The sink's name in the pipeline description.
+    pub(crate) element: &'static str,
+    /// The sink's `location`: the partial file, or multifilesink's pattern.
+    pub(crate) location: String,
+    /// The partial file and its target, renamed on success.
+    pub(crate) partial: Option<(PathBuf, PathBuf)>,
+}
+
+impl Write {
+    /// A file written as `NAME.partial.EXT` beside `target` and renamed when the run succeeds,
+    /// so that a failed or interrupted run leaves an existing `target` as it was.
+    pub(crate) fn file(element: &'static str, target: &Path) -> Self {
+        let partial = partial_path(target);
+        Write {
+            element,
+            location: partial.display().to_string(),
+            partial: Some((partial, target.to_path_buf())),
+        }
+    }
+
+    /// One PNG per frame in `dir` (created): multifilesink's pattern, the folder's own `%`
+    /// escaped so that it is not read as a format.
+    pub(crate) fn folder(element: &'static str, what: &str, dir: &Path) -> Result<Self> {
+        if let Some(n) = earlier_frames(dir) {
+            bail!(
+                "{what} {}: the folder already holds {n} frames (000000.png…) of an earlier run; \
+                 remove them or choose another folder",
+                dir.display()
+            );
+        }
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("{what} {}: cannot create the folder", dir.display()))?;
+        let pattern = dir.join("%06d.png").display().to_string();
+        let escaped = pattern[..pattern.len() - "%06d.png".len()].replace('%', "%%");
+        Ok(Write {
+            element,
+            location: format!("{escaped}%06d.png"),
+            partial: None,
+        })
+    }
+
+    /// Renames the partial file onto its target.
+    pub(crate) fn commit(&self) -> Result<()> {
+        if let Some((partial, target)) = &self.partial {
+            std::fs::rename(partial, target).with_context(|| {
+                format!("cannot move {} to {}", partial.display(), target.display())
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Removes the partial file (a failed run).
+    pub(crate) fn discard(&self) {
+        if let Some((partial, _)) = &self.partial {
+            let _ = std::fs::remove_file(partial);
+        }
+    }
+}
+
+/// `dir/NAME.partial.EXT` for `dir/NAME.EXT`.
+fn partial_path(target: &Path) -> PathBuf {
+    let stem = target
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let name = match target.extension() {
+        Some(ext) => format!("{stem}.partial.{}", ext.to_string_lossy()),
+        None => format!("{stem}.partial"),
+    };
+    target.with_file_name(name)
+}
+
+/// How many frames of an earlier run (six-digit PNG names) `dir` holds, if any.
+fn earlier_frames(dir: &Path) -> Option<usize> {
+    let n = std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            name.len() == 10
+                && name.ends_with(".png")
+                && name[..6].bytes().all(|b| b.is_ascii_digit())
+        })
+        .count();
+    (n > 0).then_some(n)
+}
+
+/// Whether `a` and `b` name the same file (through links too), when both exist; otherwise
+/// whether they name the same path.
+pub(crate) fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
+        _ => absolute(a) == absolute(b),
+    }
+}
+
+fn absolute(p: &Path) -> PathBuf {
+    let parent = p.parent().filter(|d| !d.as_os_str().is_empty());
+    let dir = parent
+        .and_then(|d| d.canonicalize().ok())
+        .or_else(|| {
+            std::env::current_dir()
+                .ok()
+                .map(|c| c.join(parent.unwrap_or(Path::new(""))))
+        })
+        .unwrap_or_default();
+    dir.join(p.file_name().unwrap_or_default())
+}
+
+/// A .mp4/.mkv/.webm writer as a gst-launch fragment taking raw video and ending in the
+/// filesink `element`. Class ids (`mode=mask`) go only into a lossless .mkv (FFV1); other
+/// video is H.264 4:2:0 (or VP8 for .webm), which every player opens. A live input gets a
+/// fragmented MP4, so that a crash loses only the last second.
+pub(crate) fn video_writer(
+    path: &Path,
+    element: &str,
+    kbps: u32,
+    mode: Mode,
+    live: bool,
+) -> Result<(String, &'static str)> {
     let ext = extension(&path.display().to_string());
+    if mode == Mode::Mask {
+        if ext != "mkv" {
+            bail!(
+                "output {}: class ids need a lossless output: a .mkv file (FFV1) or a folder of \
+                 PNGs; .{ext} would change them",
+                path.display()
+            );
+        }
+        return Ok((
+            format!("{} ! matroskamux ! filesink name={element}", lossless()?),
+            "matroskamux",
+        ));
+    }
     if ext == "webm" {
         if gst::ElementFactory::find("vp8enc").is_none() {
             bail!(
@@ -55,9 +193,13 @@ pub(crate) fn video_writer(path: &Path, kbps: u32) -> Result<String> {
                 path.display()
             );
         }
-        return Ok(format!(
-            "vp8enc deadline=1 target-bitrate={} ! webmmux ! filesink location={location}",
-            kbps * 1000
+        return Ok((
+            format!(
+                "video/x-raw,format=I420 ! vp8enc deadline=1 target-bitrate={} ! webmmux name=mux \
+                 ! filesink name={element}",
+                kbps * 1000
+            ),
+            "webmmux",
         ));
     }
     let enc = match first_installed(&["x264enc", "openh264enc"]) {
@@ -68,37 +210,45 @@ pub(crate) fn video_writer(path: &Path, kbps: u32) -> Result<String> {
             path.display()
         ),
     };
-    let mux = if ext == "mp4" {
-        "mp4mux"
-    } else {
-        "matroskamux"
+    let (mux, factory) = match (ext.as_str(), live) {
+        ("mp4", true) => ("mp4mux fragment-duration=1000", "mp4mux"),
+        ("mp4", false) => ("mp4mux", "mp4mux"),
+        _ => ("matroskamux", "matroskamux"),
     };
-    Ok(format!(
-        "{enc} ! h264parse ! {mux} ! filesink location={location}"
+    Ok((
+        format!(
+            "video/x-raw,format=I420 ! {enc} ! h264parse ! {mux} name=mux ! filesink name={element}"
+        ),
+        factory,
     ))
 }
 
-/// A writer for class-id masks (GRAY8) that keeps every id: PNGs in a folder, or lossless FFV1.
-pub(crate) fn mask_writer(target: &str) -> Result<String> {
+/// The lossless encoder for class ids.
+fn lossless() -> Result<&'static str> {
+    if gst::ElementFactory::find("avenc_ffv1").is_none() {
+        bail!(
+            "avenc_ffv1 is not installed (gstreamer1.0-libav), and class ids need a lossless codec"
+        );
+    }
+    Ok("avenc_ffv1")
+}
+
+/// A writer for class-id masks (GRAY8) that keeps every id: PNGs in a folder, or lossless FFV1
+/// in a .mkv; the fragment ends in the sink `element`.
+pub(crate) fn mask_writer(target: &str, element: &'static str) -> Result<(String, Write)> {
     let path = PathBuf::from(target);
     if target.ends_with('/') || path.is_dir() {
-        std::fs::create_dir_all(&path)
-            .with_context(|| format!("mask output {target}: cannot create the folder"))?;
-        return Ok(format!(
-            "pngenc ! multifilesink location={}",
-            quoted(&path.join("%06d.png").display().to_string())
-        ));
+        let write = Write::folder(element, "mask output", &path)?;
+        return Ok((format!("pngenc ! multifilesink name={element}"), write));
     }
     match extension(target).as_str() {
-        "mkv" => {
-            if gst::ElementFactory::find("avenc_ffv1").is_none() {
-                bail!("mask output {target}: avenc_ffv1 is not installed (gstreamer1.0-libav)");
-            }
-            Ok(format!(
-                "avenc_ffv1 ! matroskamux ! filesink location={}",
-                quoted(target)
-            ))
-        }
+        "mkv" => Ok((
+            format!(
+                "{} ! matroskamux ! filesink name={element}",
+                lossless().with_context(|| format!("mask output {target}"))?
+            ),
+            Write::file(element, &path),
+        )),
         _ => bail!(
             "mask output {target}: use a folder (ending in /) for PNGs or a .mkv file (lossless); \
              lossy video would change class ids"

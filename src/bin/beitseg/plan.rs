@@ -1,7 +1,8 @@
 // Copyright (C) 2026 beitseg developers
 // SPDX-License-Identifier: MIT OR Apache-2.0
 
-//! The pipeline `beitseg run` builds from its input, output and options.
+//! The pipeline `beitseg run` builds from its input, output and options, checked before
+//! anything is opened.
 
 use std::path::Path;
 
@@ -10,7 +11,7 @@ use gstbeitseg::{DropPolicy, Mode};
 
 use crate::args::RunArgs;
 use crate::input::{default_model, quoted, Input};
-use crate::output::{mask_writer, video_writer, Output};
+use crate::output::{mask_writer, same_file, video_writer, Output, Write};
 
 pub(crate) struct Plan {
     pub(crate) description: String,
@@ -19,6 +20,10 @@ pub(crate) struct Plan {
     pub(crate) output: Output,
     /// Where the output went, for the closing line.
     pub(crate) shown_as: String,
+    /// The files and folders the sinks write, with their `location`s.
+    pub(crate) writes: Vec<Write>,
+    /// How the input's audio reaches the output (None: no audio kept).
+    pub(crate) audio: Option<crate::audio::Audio>,
 }
 
 pub(crate) fn plan(args: &RunArgs, input: &Input) -> Result<Plan> {
@@ -45,37 +50,61 @@ pub(crate) fn plan(args: &RunArgs, input: &Input) -> Result<Plan> {
         Output::Folder(_) => Mode::Mask,
         _ => Mode::Overlay,
     });
-    if let Some(parent) = match &output {
-        Output::Video(p) | Output::Png(p) => p.parent(),
-        _ => None,
-    } {
-        if !parent.as_os_str().is_empty() && !parent.is_dir() {
+    if let Output::Video(p) | Output::Png(p) = &output {
+        if let Some(parent) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
+            if !parent.is_dir() {
+                bail!(
+                    "output {output_arg}: folder {} does not exist",
+                    parent.display()
+                );
+            }
+        }
+        if let Some(source) = input.path() {
+            if same_file(source, p) {
+                bail!("output {output_arg}: that is the input; write the result to another file");
+            }
+        }
+    }
+    if let (Some(m), Output::Video(p) | Output::Png(p) | Output::Folder(p)) =
+        (&args.mask_output, &output)
+    {
+        if same_file(Path::new(m), p) {
             bail!(
-                "output {output_arg}: folder {} does not exist",
-                parent.display()
+                "--mask-output {m}: the same as -o; give the masks a file or folder of their own"
             );
         }
     }
+    if let (Some(m), Some(source)) = (&args.mask_output, input.path()) {
+        if same_file(source, Path::new(m)) {
+            bail!("--mask-output {m}: that is the input; write the masks somewhere else");
+        }
+    }
+    if mode == Mode::Mask && matches!(output, Output::Rtsp(_)) {
+        bail!("output {output_arg}: an RTSP stream is H.264, which would change class ids; use --mode overlay or color, or --mask-output FOLDER/");
+    }
+    let mut writes = Vec::new();
+    let mut audio = None;
     let sink = match &output {
         Output::Display => "videoconvert ! autovideosink".to_string(),
         Output::Png(p) => {
             if !matches!(input, Input::Image(_)) {
                 bail!("output {output_arg}: a .png output needs an image input (a folder takes one PNG per frame)");
             }
-            format!(
-                "videoconvert ! pngenc ! filesink location={}",
-                quoted(&p.display().to_string())
-            )
+            writes.push(Write::file("out", p));
+            "videoconvert ! pngenc ! filesink name=out".to_string()
         }
         Output::Folder(dir) => {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("output {output_arg}: cannot create the folder"))?;
-            format!(
-                "videoconvert ! pngenc ! multifilesink location={}",
-                quoted(&dir.join("%06d.png").display().to_string())
-            )
+            writes.push(Write::folder("out", "output", dir)?);
+            "videoconvert ! pngenc ! multifilesink name=out".to_string()
         }
-        Output::Video(p) => format!("videoconvert ! {}", video_writer(p, args.bitrate)?),
+        Output::Video(p) => {
+            let (writer, mux) = video_writer(p, "out", args.bitrate, mode, input.is_live())?;
+            writes.push(Write::file("out", p));
+            if !args.no_audio && mode != Mode::Mask {
+                audio = crate::audio::branch(input, mux, &output_arg)?;
+            }
+            format!("videoconvert ! {writer}")
+        }
         Output::Rtsp(_) => format!(
             // A file is served at its own pace; a live input as fast as it comes.
             "videoconvert ! video/x-raw,format=I420 ! appsink name=restream max-buffers=5 \
@@ -89,26 +118,39 @@ pub(crate) fn plan(args: &RunArgs, input: &Input) -> Result<Plan> {
     } else {
         DropPolicy::None
     });
-    // Enum properties are set on the element once it exists (run()), not spelled out here.
-    let mut seg = format!(
-        "beitseg name=seg model={} alpha={} workers={} batch-size={}",
-        quoted(&model.display().to_string()),
-        args.alpha,
-        args.workers,
-        args.batch_size,
+    // Properties are set on the element once it exists (run()), checked against its ranges.
+    let seg = format!(
+        "beitseg name=seg model={}",
+        quoted(&model.display().to_string())
     );
-    if let Some(c) = &args.classes {
-        seg.push_str(&format!(" classes={}", quoted(c)));
-    }
-    let mut description = format!("{} ! videoconvert ! {seg} ", input.launch());
+    let orient = if args.no_orientation || !input.has_orientation() {
+        ""
+    } else {
+        "videoflip video-direction=auto ! "
+    };
+    let mut description = format!("{} ! {orient}videoconvert ! {seg} ", input.launch());
     match &args.mask_output {
         // One streaming thread feeds both pads: a queue on each branch keeps either from
-        // waiting on the other.
-        Some(m) => description.push_str(&format!(
-            "! queue ! {sink}  seg.mask ! queue ! {}",
-            mask_writer(m)?
-        )),
+        // waiting on the other, and no sink waits to preroll (async=false): an encoder that
+        // holds frames before its first output (x264enc: a second of them at 12 frames/s)
+        // would otherwise never get them while the other sink sits prerolled with its queue full.
+        Some(m) => {
+            let (writer, write) = mask_writer(m, "mask_out")?;
+            writes.push(write);
+            // (A window is left to preroll: autovideosink has no `async`.)
+            let unheld = if matches!(output, Output::Display) {
+                ""
+            } else {
+                " async=false"
+            };
+            description.push_str(&format!(
+                "! queue ! {sink}{unheld}  seg.mask ! queue ! {writer} async=false"
+            ))
+        }
         None => description.push_str(&format!("! {sink}")),
+    }
+    if let Some(a) = &audio {
+        description.push_str(&format!("  {}", a.branch));
     }
     let shown_as = match &output {
         Output::Rtsp(e) => e.client_url(),
@@ -120,5 +162,7 @@ pub(crate) fn plan(args: &RunArgs, input: &Input) -> Result<Plan> {
         drop_policy,
         output,
         shown_as,
+        writes,
+        audio,
     })
 }

@@ -34,10 +34,212 @@ pub fn error_text(msg: &gst::Message) -> Option<String> {
     })
 }
 
-pub fn run(args: &RunArgs) -> Result<()> {
+/// Sets the element's property `prop` from the command-line flag `flag`, checked against the
+/// property's own range first: a one-line error instead of a GLib warning.
+fn set_checked(seg: &gst::Element, flag: &str, prop: &str, value: u32) -> Result<()> {
+    let pspec = seg
+        .find_property(prop)
+        .with_context(|| format!("the element has no property {prop}"))?;
+    if let Some(p) = pspec.downcast_ref::<gst::glib::ParamSpecUInt>() {
+        if value < p.minimum() || value > p.maximum() {
+            bail!(
+                "{flag} {value}: must be between {} and {}",
+                p.minimum(),
+                p.maximum()
+            );
+        }
+    }
+    seg.set_property(prop, value);
+    Ok(())
+}
+
+/// Every element property the command line sets, checked.
+fn configure(seg: &gst::Element, args: &RunArgs, plan: &crate::plan::Plan) -> Result<()> {
     if !(0.0..=1.0).contains(&args.alpha) {
         bail!("--alpha {}: must be between 0 and 1", args.alpha);
     }
+    seg.set_property("alpha", args.alpha);
+    set_checked(seg, "--workers", "workers", args.workers)?;
+    set_checked(seg, "--batch-size", "batch-size", args.batch_size)?;
+    let e = &args.element;
+    for (flag, prop, value) in [
+        ("--interval", "interval", e.interval),
+        ("--intra-threads", "intra-threads", e.intra_threads),
+        ("--device-id", "device-id", e.device_id),
+        ("--max-in-flight", "max-in-flight", e.max_in_flight),
+        ("--batch-timeout", "batch-timeout", e.batch_timeout),
+    ] {
+        if let Some(v) = value {
+            set_checked(seg, flag, prop, v)?;
+        }
+    }
+    for (flag, prop, file) in [
+        ("--labels", "labels", &e.labels),
+        ("--palette", "palette", &e.palette),
+    ] {
+        if let Some(f) = file {
+            if !f.is_file() {
+                bail!("{flag} {}: no such file", f.display());
+            }
+            seg.set_property(prop, f.display().to_string());
+        }
+    }
+    if let Some(d) = &e.engine_cache {
+        seg.set_property("engine-cache", d.display().to_string());
+    }
+    if let Some(d) = &e.graph_cache {
+        seg.set_property("graph-cache", d);
+    }
+    if let Some(r) = e.resize {
+        seg.set_property("resize", r);
+    }
+    if let Some(c) = &args.classes {
+        seg.set_property("classes", c);
+    }
+    seg.set_property("mode", plan.mode);
+    seg.set_property("drop-policy", plan.drop_policy);
+    seg.set_property("provider", args.provider);
+    Ok(())
+}
+
+/// Checks the options that need no pipeline.
+fn check_args(args: &RunArgs) -> Result<()> {
+    if args.bitrate == 0 || args.bitrate > 2_048_000 {
+        bail!(
+            "--bitrate {}: must be between 1 and 2048000 kbit/s",
+            args.bitrate
+        );
+    }
+    if args.frames == Some(0) {
+        bail!("--frames 0: give at least one frame");
+    }
+    if let Some(d) = args.duration {
+        if !(d > 0.0 && d.is_finite()) {
+            bail!("--duration {d}: must be a positive number of seconds");
+        }
+    }
+    let model = args.model.clone().unwrap_or_else(default_model);
+    if model.is_dir() {
+        bail!("model {}: a folder, not an .onnx file", model.display());
+    }
+    if !model.is_file() {
+        bail!("model {}: no such file", model.display());
+    }
+    Ok(())
+}
+
+/// Stops the run after `--frames` frames or `--duration` seconds of input: frames past the
+/// limit are dropped before the element and `limit_reached` is set for the main loop, which
+/// then ends the stream.
+fn limit(seg: &gst::Element, args: &RunArgs, limit_reached: Arc<AtomicBool>) -> Result<()> {
+    if args.frames.is_none() && args.duration.is_none() {
+        return Ok(());
+    }
+    let frames = args.frames;
+    let duration = args.duration.map(gst::ClockTime::from_seconds_f64);
+    let pad = seg
+        .static_pad("sink")
+        .context("beitseg without a sink pad")?;
+    // (frames let through, first timestamp)
+    let counted = std::sync::Mutex::new((0u64, None::<gst::ClockTime>));
+    pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+        let pts = info.buffer().and_then(|b| b.pts());
+        let mut counted = counted.lock().unwrap_or_else(|p| p.into_inner());
+        let (seen, first) = &mut *counted;
+        let start = *first.get_or_insert(pts.unwrap_or(gst::ClockTime::ZERO));
+        let past_time = match (duration, pts) {
+            (Some(d), Some(pts)) => pts >= start + d,
+            _ => false,
+        };
+        if limit_reached.load(Ordering::SeqCst) || past_time || frames.is_some_and(|n| *seen >= n) {
+            limit_reached.store(true, Ordering::SeqCst);
+            return gst::PadProbeReturn::Drop;
+        }
+        *seen += 1;
+        if frames.is_some_and(|n| *seen >= n) {
+            limit_reached.store(true, Ordering::SeqCst);
+        }
+        gst::PadProbeReturn::Ok
+    });
+    Ok(())
+}
+
+/// What the signal handler may touch: whether the model is still loading, and the partial
+/// files to remove when it stops the process at once.
+#[derive(Default)]
+struct Shutdown {
+    interrupted: AtomicBool,
+    loading: AtomicBool,
+    partials: std::sync::Mutex<Vec<std::path::PathBuf>>,
+}
+
+impl Shutdown {
+    fn remove_partials(&self) {
+        for p in self
+            .partials
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+/// An error message of the run's pipeline as one line a person can act on, saying what it is
+/// about (the input, the model and options, or the output) instead of which element failed.
+/// The names of the elements that read the input (see Input::launch).
+const INPUT_ELEMENTS: [&str; 3] = ["in", "dec", "camera"];
+
+fn explain(
+    msg: &gst::Message,
+    pipeline: &gst::Pipeline,
+    args: &RunArgs,
+    shown_as: &str,
+) -> Option<String> {
+    let gst::MessageView::Error(e) = msg.view() else {
+        return None;
+    };
+    let debug = e.debug().map(|d| d.to_string()).unwrap_or_default();
+    let detail = debug.lines().last().unwrap_or("").trim().to_string();
+    let error = e.error().to_string();
+    let from = e.src().cloned();
+    let seg = pipeline.by_name("seg")?;
+    if from.as_ref() == Some(seg.upcast_ref()) {
+        // The element's own text names the setting or file at fault.
+        let text = if detail.is_empty() { error } else { detail };
+        if let Some(rest) = text.strip_prefix("classes property: ") {
+            let model = args.model.clone().unwrap_or_else(default_model);
+            return Some(format!(
+                "--classes {}: {rest} (`beitseg inspect {}` lists the classes)",
+                args.classes.as_deref().unwrap_or(""),
+                model.display()
+            ));
+        }
+        return Some(text);
+    }
+    // The input's elements are named (see Input::launch); decoders live inside `dec`.
+    let mut ancestor = from;
+    while let Some(obj) = ancestor {
+        if INPUT_ELEMENTS.contains(&obj.name().as_str()) {
+            let why = if error.contains("Could not determine type of stream") {
+                "not a video or image file".to_string()
+            } else if debug.contains("reason not-linked") {
+                "no video stream in it".to_string()
+            } else if detail.is_empty() || detail == error || detail.contains(".c(") {
+                error
+            } else {
+                format!("{error} ({detail})")
+            };
+            return Some(format!("input {}: {why}", args.input));
+        }
+        ancestor = obj.parent();
+    }
+    Some(format!("output {shown_as}: {error}"))
+}
+
+pub fn run(args: &RunArgs) -> Result<()> {
+    check_args(args)?;
     let input = Input::parse(&args.input, args.num_buffers)?;
     if let Input::Uri(url) = &input {
         check_reachable(url)?;
@@ -51,9 +253,22 @@ pub fn run(args: &RunArgs) -> Result<()> {
     let seg = pipeline
         .by_name("seg")
         .context("no beitseg in the pipeline")?;
-    seg.set_property("mode", plan.mode);
-    seg.set_property("drop-policy", drop_policy);
-    seg.set_property("provider", args.provider);
+    configure(&seg, args, &plan)?;
+    // Locations are properties, not gst-launch text: a path may hold any character.
+    for w in &plan.writes {
+        pipeline
+            .by_name(w.element)
+            .with_context(|| format!("no sink {} in the pipeline", w.element))?
+            .set_property("location", &w.location);
+    }
+    if let Some(caps) = plan.audio.as_ref().and_then(|a| a.caps.as_ref()) {
+        pipeline
+            .by_name("audiocaps")
+            .context("no capsfilter for the audio")?
+            .set_property("caps", caps);
+    }
+    let limit_reached = Arc::new(AtomicBool::new(false));
+    limit(&seg, args, limit_reached.clone())?;
     let bus = pipeline.bus().context("pipeline without a bus")?;
 
     let restream = match &plan.output {
@@ -82,20 +297,40 @@ pub fn run(args: &RunArgs) -> Result<()> {
         _ => None,
     };
 
-    // Ctrl-C sends EOS so that the output file is finalised and playable.
-    // A second Ctrl-C stops at once, whatever the pipeline is doing.
-    let interrupted = Arc::new(AtomicBool::new(false));
+    // Ctrl-C or SIGTERM sends EOS so that the output is finalised and playable. While the
+    // model loads (nothing segmented yet), or at a second signal, the run stops at once and
+    // its partial files go.
+    let shutdown = Arc::new(Shutdown::default());
+    shutdown
+        .partials
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .extend(
+            plan.writes
+                .iter()
+                .filter_map(|w| w.partial.as_ref().map(|(p, _)| p.clone())),
+        );
     {
-        let flag = interrupted.clone();
+        let shutdown = shutdown.clone();
         if let Err(e) = ctrlc::set_handler(move || {
-            if flag.swap(true, Ordering::Relaxed) {
-                eprintln!("\ninterrupted twice: stopping without finishing the output");
+            let again = shutdown.interrupted.swap(true, Ordering::SeqCst);
+            if again || shutdown.loading.load(Ordering::SeqCst) {
+                shutdown.remove_partials();
+                eprintln!(
+                    "\n{}: stopped, nothing written",
+                    if again {
+                        "interrupted twice"
+                    } else {
+                        "interrupted while loading the model"
+                    }
+                );
                 std::process::exit(130);
             }
         }) {
             eprintln!("warning: Ctrl-C will not finalise the output: {e}");
         }
     }
+    let interrupted = &shutdown.interrupted;
     let seconds = |flag: &str, v: f64| {
         Duration::try_from_secs_f64(v).map_err(|_| anyhow!("{flag} {v:?}: not a number of seconds"))
     };
@@ -109,10 +344,17 @@ pub fn run(args: &RunArgs) -> Result<()> {
     let mut camera: Option<Camera> = None;
 
     let model = args.model.clone().unwrap_or_else(default_model);
+    // Set when an error ends the run after the output was finished (a camera given up).
+    let mut finalised = false;
     let result = (|| {
         let loading = Progress::loading(&model);
+        shutdown.loading.store(true, Ordering::SeqCst);
         let state = pipeline.set_state(gst::State::Playing);
+        shutdown.loading.store(false, Ordering::SeqCst);
         loading.finish_and_clear();
+        if interrupted.load(Ordering::SeqCst) {
+            bail!("interrupted while loading the model: nothing written");
+        }
         // How long the model took, from the element's message; the other messages go back on
         // the bus for the loop below (or the error report).
         let (loaded, pending): (Vec<_>, Vec<_>) = bus
@@ -137,7 +379,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
             // The element says why on the bus (a bad model, a provider that cannot load…).
             let why = bus
                 .iter_timed(gst::ClockTime::ZERO)
-                .find_map(|m| error_text(&m));
+                .find_map(|m| explain(&m, &pipeline, args, &plan.shown_as));
             bail!(
                 "{}",
                 why.unwrap_or_else(|| "cannot start the pipeline".into())
@@ -175,8 +417,11 @@ pub fn run(args: &RunArgs) -> Result<()> {
         let mut last_status = Instant::now();
         let mut eos_sent = false;
         loop {
-            if interrupted.load(Ordering::Relaxed) && !eos_sent {
-                progress.say(&format!("interrupted: finishing {}", plan.shown_as));
+            let limited = limit_reached.load(Ordering::SeqCst);
+            if (interrupted.load(Ordering::SeqCst) || limited) && !eos_sent {
+                if !limited {
+                    progress.say(&format!("interrupted: finishing {}", plan.shown_as));
+                }
                 match camera.as_mut() {
                     Some(c) => c.finish(),
                     None => {
@@ -187,6 +432,13 @@ pub fn run(args: &RunArgs) -> Result<()> {
             }
             if let Some(c) = camera.as_mut() {
                 if let Err(e) = c.poll() {
+                    // The camera is gone for good: what it gave is finished and kept.
+                    c.finish();
+                    let _ = bus.timed_pop_filtered(
+                        gst::ClockTime::from_seconds(10),
+                        &[gst::MessageType::Eos, gst::MessageType::Error],
+                    );
+                    finalised = true;
                     progress.finish();
                     return Err(e);
                 }
@@ -196,7 +448,10 @@ pub fn run(args: &RunArgs) -> Result<()> {
                     gst::MessageView::Eos(_) => break,
                     gst::MessageView::Error(_) => {
                         progress.finish();
-                        bail!("{}", error_text(&msg).unwrap_or_default())
+                        bail!(
+                            "{}",
+                            explain(&msg, &pipeline, args, &plan.shown_as).unwrap_or_default()
+                        )
                     }
                     gst::MessageView::Warning(w) => {
                         let debug = w.debug().map(|d| d.to_string()).unwrap_or_default();
@@ -245,7 +500,26 @@ pub fn run(args: &RunArgs) -> Result<()> {
         );
         Ok(())
     })();
+    let frames_out = seg
+        .property::<gst::Structure>("stats")
+        .get::<u64>("frames-out")
+        .unwrap_or(0);
     let _ = pipeline.set_state(gst::State::Null);
+    // Outputs replace their targets only when the run finished them with frames in them.
+    let keep = frames_out > 0 && (result.is_ok() || finalised);
+    let mut result = result;
+    for w in &plan.writes {
+        if keep {
+            if let Err(e) = w.commit() {
+                result = result.and(Err(e));
+            }
+        } else {
+            w.discard();
+        }
+    }
+    if result.is_ok() && !keep && !plan.writes.is_empty() {
+        result = Err(anyhow!("nothing was segmented: no output written"));
+    }
     drop(camera);
     drop(restream);
     result
@@ -291,6 +565,6 @@ mod tests {
             Output::Rtsp(_)
         ));
         assert!(Output::parse("x.avi").is_err());
-        assert!(mask_writer("m.mp4").is_err());
+        assert!(mask_writer("m.mp4", "mask_out").is_err());
     }
 }
