@@ -17,8 +17,11 @@ fn script(name: &str, args: &[&str]) -> (bool, String) {
     script_with(&[], name, args)
 }
 
+/// Runs a pipelines/ script, at most 5 minutes (a hang fails the test instead of stalling it).
 fn script_with(env: &[(&str, &str)], name: &str, args: &[&str]) -> (bool, String) {
-    let out = Command::new(root().join("pipelines").join(name))
+    let out = Command::new("timeout")
+        .arg("300")
+        .arg(root().join("pipelines").join(name))
         .envs(env.iter().copied())
         .args(args)
         .output()
@@ -87,6 +90,21 @@ fn overlay_and_mask_from_one_inference() {
     assert_eq!((w, h), (640, 360));
     let person = person_fraction(&mask);
     assert!(person > 0.02 && person < 0.9, "{person}");
+}
+
+/// Before: at 12 frames/s the script hung for ever (the mask sink prerolled with its queue
+/// full while x264enc still waited for its first second of frames).
+#[test]
+fn overlay_and_mask_at_12_frames_a_second() {
+    let dir = TempDir::new("pipeline-two-12fps");
+    let input = clip(&dir, "s12.mp4", 36, 12, false);
+    let (ok, log) = script(
+        "overlay-and-mask.sh",
+        &[input.to_str().unwrap(), dir.0.to_str().unwrap()],
+    );
+    assert!(ok, "{log}");
+    assert_eq!(count_video_frames(&dir.join("overlay.mp4")), 36);
+    assert_eq!(count_video_frames(&dir.join("mask.mkv")), 36);
 }
 
 #[test]

@@ -125,11 +125,22 @@ impl BeitSeg {
         let info = model.info().clone();
         let provider_line = info.provider_line();
         if !info.provider_notes.is_empty() {
-            gst::element_imp_warning!(
-                self,
-                gst::LibraryError::Init,
-                ["provider=auto is using {provider_line}"]
-            );
+            // A runtime built without GPU providers (the CPU wheel) has nothing better to
+            // offer: that is an info, not a warning. A GPU provider that is there and fails is.
+            let gpu_runtime = provider::compiled_in().is_ok_and(|names| names.len() > 1);
+            if gpu_runtime {
+                gst::element_imp_warning!(
+                    self,
+                    gst::LibraryError::Init,
+                    ["provider=auto is using {provider_line}"]
+                );
+            } else {
+                gst::element_imp_info!(
+                    self,
+                    gst::LibraryError::Init,
+                    ["provider=auto is using {provider_line}"]
+                );
+            }
         }
         *self.provider_in_use.guard() = Some(provider_line);
         let loaded = stats::loaded(&path, &info, workers);

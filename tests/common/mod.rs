@@ -154,10 +154,11 @@ pub fn bus_warnings(pipeline: &gst::Pipeline) -> Vec<String> {
 /// Decodes a video file to the end and counts its frames.
 pub fn count_video_frames(path: &Path) -> usize {
     init_gst();
-    let pipeline = launch_pipeline(&format!(
-        "filesrc location=\"{}\" ! decodebin ! videoconvert ! appsink name=out sync=false",
-        path.display()
-    ));
+    let pipeline = launch_pipeline(
+        "filesrc name=src ! decodebin ! videoconvert ! appsink name=out sync=false",
+    );
+    // A property, not gst-launch text: the path may hold quotes.
+    element::<gst::Element>(&pipeline, "src").set_property("location", path);
     let sink: gst_app::AppSink = element(&pipeline, "out");
     pipeline.set_state(gst::State::Playing).unwrap();
     let mut n = 0;
@@ -166,6 +167,36 @@ pub fn count_video_frames(path: &Path) -> usize {
     }
     pipeline.set_state(gst::State::Null).unwrap();
     n
+}
+
+/// A clip of `frames` frames at `fps` (320x240 H.264 in MP4), with an AAC track if `audio`.
+pub fn clip(dir: &TempDir, name: &str, frames: u32, fps: u32, audio: bool) -> PathBuf {
+    let path = dir.join(name);
+    let audio = if audio {
+        // As long as the video.
+        let buffers = (frames as u64 * 44100 / fps as u64 / 1024) + 1;
+        format!("audiotestsrc num-buffers={buffers} samplesperbuffer=1024 ! avenc_aac ! mux.")
+    } else {
+        String::new()
+    };
+    let pipeline = launch_pipeline(&format!(
+        "videotestsrc num-buffers={frames} pattern=ball ! \
+         video/x-raw,width=320,height=240,framerate={fps}/1 ! x264enc ! mux. {audio} \
+         mp4mux name=mux ! filesink location=\"{}\"",
+        path.display()
+    ));
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let msg = pipeline
+        .bus()
+        .unwrap()
+        .timed_pop_filtered(
+            gst::ClockTime::from_seconds(60),
+            &[gst::MessageType::Eos, gst::MessageType::Error],
+        )
+        .expect("the clip was not written in 60 s");
+    assert!(matches!(msg.view(), gst::MessageView::Eos(_)), "{msg:?}");
+    pipeline.set_state(gst::State::Null).unwrap();
+    path
 }
 
 /// The `beitseg` command line: (success, stdout, stderr).

@@ -4,61 +4,9 @@
 //! The input's audio in `beitseg run`'s video output: passed through as it is when the output's
 //! container takes its codec, re-encoded otherwise, in sync (the muxer interleaves by time).
 
-use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-
 use anyhow::{bail, Result};
-use gst::prelude::*;
 
 use crate::input::{quoted, Input};
-
-/// The compressed audio streams of a file, as its demuxer gives them (empty for none).
-pub(crate) fn streams(path: &Path) -> Result<Vec<gst::Caps>> {
-    let pipeline = gst::Pipeline::new();
-    let src = gst::ElementFactory::make("filesrc")
-        .property("location", path.display().to_string())
-        .build()?;
-    let parse = gst::ElementFactory::make("parsebin").build()?;
-    pipeline.add_many([&src, &parse])?;
-    src.link(&parse)?;
-    let found: Arc<Mutex<Vec<gst::Caps>>> = Default::default();
-    let done = Arc::new(AtomicBool::new(false));
-    parse.connect_pad_added({
-        let found = found.clone();
-        move |_, pad| {
-            let caps = pad.current_caps().unwrap_or_else(|| pad.query_caps(None));
-            if caps
-                .structure(0)
-                .is_some_and(|s| s.name().starts_with("audio/"))
-            {
-                found.lock().unwrap_or_else(|p| p.into_inner()).push(caps);
-            }
-        }
-    });
-    parse.connect_no_more_pads({
-        let done = done.clone();
-        move |_| done.store(true, Ordering::SeqCst)
-    });
-    let _ = pipeline.set_state(gst::State::Paused);
-    let bus = pipeline.bus().expect("a pipeline has a bus");
-    // Every stream exposed, or an error (what was found is the answer), within 5 s.
-    let t0 = std::time::Instant::now();
-    while !done.load(Ordering::SeqCst) && t0.elapsed() < std::time::Duration::from_secs(5) {
-        if bus
-            .timed_pop_filtered(
-                gst::ClockTime::from_mseconds(20),
-                &[gst::MessageType::Error],
-            )
-            .is_some()
-        {
-            break;
-        }
-    }
-    let _ = pipeline.set_state(gst::State::Null);
-    let found = found.lock().unwrap_or_else(|p| p.into_inner()).clone();
-    Ok(found)
-}
 
 /// How the input's audio reaches the output.
 pub(crate) struct Audio {
@@ -74,7 +22,11 @@ pub(crate) fn branch(input: &Input, mux: &str, output: &str) -> Result<Option<Au
     let Input::File(path) = input else {
         return Ok(None);
     };
-    let Some(caps) = streams(path)?.into_iter().next() else {
+    let audio = crate::input::streams(path).into_iter().find(|c| {
+        c.structure(0)
+            .is_some_and(|s| s.name().starts_with("audio/"))
+    });
+    let Some(caps) = audio else {
         return Ok(None);
     };
     if accepts(mux, &caps) {

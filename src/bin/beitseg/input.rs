@@ -65,6 +65,9 @@ impl Input {
             }
             return Ok(Input::V4l2(path));
         }
+        if path.is_dir() {
+            bail!("input {s}: a folder; give a video or image file");
+        }
         if !path.is_file() {
             bail!("input {s}: no such file");
         }
@@ -141,4 +144,56 @@ pub(crate) fn check_reachable(url: &str) -> Result<()> {
         "input {url}: cannot connect to {host}:{port}: {}",
         last.map_or("no address".to_string(), |e| e.to_string())
     )
+}
+
+/// The streams of a media file as its demuxer gives them (compressed caps), without decoding;
+/// empty when it is not a media file GStreamer can read.
+pub(crate) fn streams(path: &Path) -> Vec<gst::Caps> {
+    use gst::prelude::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    let pipeline = gst::Pipeline::new();
+    let (Ok(src), Ok(parse)) = (
+        gst::ElementFactory::make("filesrc")
+            .property("location", path.display().to_string())
+            .build(),
+        gst::ElementFactory::make("parsebin").build(),
+    ) else {
+        return Vec::new();
+    };
+    if pipeline.add_many([&src, &parse]).is_err() || src.link(&parse).is_err() {
+        return Vec::new();
+    }
+    let found: Arc<Mutex<Vec<gst::Caps>>> = Default::default();
+    let done = Arc::new(AtomicBool::new(false));
+    parse.connect_pad_added({
+        let found = found.clone();
+        move |_, pad| {
+            let caps = pad.current_caps().unwrap_or_else(|| pad.query_caps(None));
+            found.lock().unwrap_or_else(|p| p.into_inner()).push(caps);
+        }
+    });
+    parse.connect_no_more_pads({
+        let done = done.clone();
+        move |_| done.store(true, Ordering::SeqCst)
+    });
+    let _ = pipeline.set_state(gst::State::Paused);
+    // Every stream exposed, or an error (what was found is the answer), within 5 s.
+    if let Some(bus) = pipeline.bus() {
+        let t0 = std::time::Instant::now();
+        while !done.load(Ordering::SeqCst) && t0.elapsed() < Duration::from_secs(5) {
+            if bus
+                .timed_pop_filtered(
+                    gst::ClockTime::from_mseconds(20),
+                    &[gst::MessageType::Error],
+                )
+                .is_some()
+            {
+                break;
+            }
+        }
+    }
+    let _ = pipeline.set_state(gst::State::Null);
+    let found = found.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    found
 }

@@ -13,6 +13,9 @@ use crate::args::RunArgs;
 use crate::input::{default_model, quoted, Input};
 use crate::output::{mask_writer, same_file, video_writer, Output, Write};
 
+/// Class-id frames the mask branch may hold while the video branch's encoder fills up.
+const MASK_QUEUE_FRAMES: u32 = 256;
+
 pub(crate) struct Plan {
     pub(crate) description: String,
     pub(crate) mode: Mode,
@@ -131,20 +134,16 @@ pub(crate) fn plan(args: &RunArgs, input: &Input) -> Result<Plan> {
     let mut description = format!("{} ! {orient}videoconvert ! {seg} ", input.launch());
     match &args.mask_output {
         // One streaming thread feeds both pads: a queue on each branch keeps either from
-        // waiting on the other, and no sink waits to preroll (async=false): an encoder that
-        // holds frames before its first output (x264enc: a second of them at 12 frames/s)
-        // would otherwise never get them while the other sink sits prerolled with its queue full.
+        // waiting on the other. The mask's queue holds frames, not a second: while its sink sits
+        // prerolled, the video encoder must still get the frames it holds before its first
+        // output (x264enc: lookahead plus one per thread, a hundred on a big machine), or neither
+        // sink ever prerolls — at 12 frames/s a one-second queue is 12 frames.
         Some(m) => {
             let (writer, write) = mask_writer(m, "mask_out")?;
             writes.push(write);
-            // (A window is left to preroll: autovideosink has no `async`.)
-            let unheld = if matches!(output, Output::Display) {
-                ""
-            } else {
-                " async=false"
-            };
             description.push_str(&format!(
-                "! queue ! {sink}{unheld}  seg.mask ! queue ! {writer} async=false"
+                "! queue ! {sink}  seg.mask ! queue max-size-buffers={MASK_QUEUE_FRAMES} \
+                 max-size-time=0 max-size-bytes=0 ! {writer}"
             ))
         }
         None => description.push_str(&format!("! {sink}")),

@@ -244,6 +244,19 @@ pub fn run(args: &RunArgs) -> Result<()> {
     if let Input::Uri(url) = &input {
         check_reachable(url)?;
     }
+    if let Some(path) = input.path() {
+        // Before the model loads and before any output is opened.
+        let streams = crate::input::streams(path);
+        if streams.is_empty() {
+            bail!("input {}: not a video or image file", args.input);
+        }
+        if !streams.iter().any(|c| {
+            c.structure(0)
+                .is_some_and(|s| s.name().starts_with("video/") || s.name().starts_with("image/"))
+        }) {
+            bail!("input {}: no video stream in it", args.input);
+        }
+    }
     let plan = plan(args, &input)?;
     let drop_policy = plan.drop_policy;
     let pipeline = gst::parse::launch(&plan.description)

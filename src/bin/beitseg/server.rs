@@ -62,6 +62,39 @@ impl Endpoint {
     }
 }
 
+impl Endpoint {
+    /// The URL to tell people: for a wildcard bind, this machine's address on its network (and
+    /// the loopback one), since 127.0.0.1 does not reach it from elsewhere.
+    pub fn announced(&self) -> String {
+        let wildcard = matches!(self.host.as_str(), "0.0.0.0" | "::");
+        let here = self.client_url();
+        match wildcard.then(network_address).flatten() {
+            Some(ip) => {
+                let host = if ip.is_ipv6() {
+                    format!("[{ip}]")
+                } else {
+                    ip.to_string()
+                };
+                format!(
+                    "rtsp://{host}:{}{} (and {here} on this machine)",
+                    self.port, self.path
+                )
+            }
+            None => here,
+        }
+    }
+}
+
+/// The address this machine uses to reach other hosts (the routing table's choice; connecting
+/// a UDP socket sends nothing), if it has a network.
+fn network_address() -> Option<std::net::IpAddr> {
+    let socket = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    // TEST-NET-1 (RFC 5737): never a real host.
+    socket.connect("192.0.2.1:9").ok()?;
+    let ip = socket.local_addr().ok()?.ip();
+    (!ip.is_loopback() && !ip.is_unspecified()).then_some(ip)
+}
+
 /// The first of `names` that is installed.
 pub fn first_installed<'a>(names: &[&'a str]) -> Option<&'a str> {
     names
@@ -201,7 +234,7 @@ impl Restream {
         Ok(Restream {
             _server: server,
             sources,
-            url: endpoint.client_url(),
+            url: endpoint.announced(),
         })
     }
 
@@ -231,6 +264,16 @@ pub fn serve_file(input: &Path, url: &str) -> Result<()> {
     if !input.is_file() {
         bail!("input {}: no such file", input.display());
     }
+    let streams = crate::input::streams(input);
+    if !streams.iter().any(|c| {
+        c.structure(0)
+            .is_some_and(|s| s.name().starts_with("video/"))
+    }) {
+        bail!(
+            "input {}: no video stream in it (a camera serves video)",
+            input.display()
+        );
+    }
     let endpoint = Endpoint::parse(url)?;
     let location = input
         .canonicalize()
@@ -249,7 +292,7 @@ pub fn serve_file(input: &Path, url: &str) -> Result<()> {
     eprintln!(
         "serving {} at {} (Ctrl-C stops)",
         input.display(),
-        endpoint.client_url()
+        endpoint.announced()
     );
     let (tx, rx) = std::sync::mpsc::channel();
     ctrlc::set_handler(move || {
