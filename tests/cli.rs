@@ -91,7 +91,29 @@ fn inspect_describes_the_model() {
     ]);
     assert!(ok, "{err}");
     assert!(
-        out.contains("640x640") && out.contains("150: wall, building"),
+        out.contains("640x640") && out.contains("classes      150"),
         "{out}"
     );
+    // Every class, by id, in plain words (no Rust names such as Nchw or F32).
+    assert!(
+        out.contains("\n    0  wall\n") && out.contains("\n  149  flag\n"),
+        "{out}"
+    );
+    for debug in ["Nchw", "F32", "Stretch", "Bilinear", "Logits"] {
+        assert!(!out.contains(debug), "{debug}: {out}");
+    }
+}
+
+/// A provider that cannot load here still gets the model described.
+#[test]
+fn inspect_describes_the_model_when_the_provider_cannot_load() {
+    let (ok, out, err) = beitseg(&[
+        "inspect",
+        tiny_beit().to_str().unwrap(),
+        "--provider",
+        "cuda",
+    ]);
+    assert!(ok, "{err}");
+    assert!(out.contains("cuda cannot be used here"), "{out}");
+    assert!(out.contains("classes      150"), "{out}");
 }

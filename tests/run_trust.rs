@@ -510,3 +510,19 @@ fn serve_refuses_what_is_not_video() {
     let (ok, _, err) = beitseg(&["serve", s(&text), "rtsp://127.0.0.1:9/cam"]);
     assert!(!ok && err.contains("no video stream"), "{err}");
 }
+
+/// `serve --loop` plays the clip on and on: a client gets more frames than the clip holds.
+#[test]
+fn serve_loop_plays_the_file_on_and_on() {
+    init_gst();
+    let port = free_port();
+    let url = format!("rtsp://127.0.0.1:{port}/cam");
+    let mut child = spawn(&["serve", s(&sample("sample.mp4")), &url, "--loop"]);
+    let stderr = Stderr::watch(&mut child);
+    stderr.wait_for("in a loop at", Duration::from_secs(30));
+    let frames = pull_rtsp_frames(&url, SAMPLE_FRAMES + 30, Duration::from_secs(60));
+    interrupt(&child);
+    let (ok, err) = stderr.finish(child, Duration::from_secs(30));
+    assert_eq!(frames.len(), SAMPLE_FRAMES + 30, "{err}");
+    assert!(ok, "{err}");
+}

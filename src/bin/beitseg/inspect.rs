@@ -1,70 +1,106 @@
 // Copyright (C) 2026 beitseg developers
 // SPDX-License-Identifier: MIT OR Apache-2.0
 
-//! `beitseg inspect MODEL`.
+//! `beitseg inspect MODEL`: the model in plain words, every class, and where it would run.
 
 use std::path::Path;
 
-use anyhow::Result;
+use anyhow::{bail, Result};
+use gstbeitseg::model::{Layout, Model, ModelInfo, OutputKind, Overrides, Precision};
+use gstbeitseg::provider::ProviderRequest;
 use gstbeitseg::ProviderSetting;
 
+fn precision(p: Precision) -> &'static str {
+    match p {
+        Precision::F32 => "float32",
+        Precision::F16 => "float16",
+    }
+}
+
 pub fn inspect(model: &Path, provider: ProviderSetting) -> Result<()> {
-    use gstbeitseg::provider::ProviderRequest;
-    let overrides = gstbeitseg::model::Overrides {
+    if model.is_dir() {
+        bail!("model {}: a folder, not an .onnx file", model.display());
+    }
+    if !model.is_file() {
+        bail!("model {}: no such file", model.display());
+    }
+    let with = |provider: ProviderSetting| Overrides {
         provider: ProviderRequest {
             provider: provider.into(),
             ..Default::default()
         },
         ..Default::default()
     };
-    let m = gstbeitseg::model::Model::load(model, &overrides)?;
-    let i = m.info();
-    println!("model        {}", i.path.display());
-    println!(
-        "input        {} {:?} {:?} {}x{} batch {}",
-        i.input_name,
-        i.layout,
-        i.input_precision,
-        i.width,
-        i.height,
-        i.batch.map_or("dynamic".to_string(), |b| b.to_string())
-    );
-    println!(
-        "output       {} {:?} {:?}",
-        i.output_name, i.output_precision, i.output_kind
-    );
-    println!(
-        "classes      {}: {}",
-        i.num_classes,
-        i.labels
-            .iter()
-            .take(12)
-            .cloned()
-            .collect::<Vec<_>>()
-            .join(", ")
-            + if i.num_classes > 12 { ", …" } else { "" }
-    );
-    let p = &i.preprocessing;
-    println!(
-        "preprocess   resize {:?} ({:?}), ×{:.6}, mean {:?}, std {:?}",
-        p.resize, p.resample, p.rescale, p.mean, p.std
-    );
-    println!(
-        "provider     {}{}",
-        i.provider.name(),
-        if i.provider_notes.is_empty() {
-            String::new()
-        } else {
-            format!(" ({})", i.provider_notes.join("; "))
+    // A provider that cannot load still leaves a model to describe (on the CPU).
+    let (m, refused) = match Model::load(model, &with(provider)) {
+        Ok(m) => (m, None),
+        Err(e) if provider != ProviderSetting::Cpu => {
+            let m = Model::load(model, &with(ProviderSetting::Cpu)).map_err(|_| e)?;
+            (m, Some(provider))
         }
-    );
+        Err(e) => return Err(e),
+    };
+    let i = m.info();
+    describe(i);
+    match refused {
+        Some(p) => println!(
+            "provider     {} cannot be used here; described on the cpu",
+            format!("{p:?}").to_lowercase()
+        ),
+        None => println!("provider     {}", i.provider_line()),
+    }
     println!(
-        "compiled in  {}",
+        "runtime      ONNX Runtime {} with {}",
+        gstbeitseg::runtime::version().unwrap_or("?"),
         gstbeitseg::provider::compiled_in()?.join(", ")
     );
-    println!(
-        "onnxruntime  {}",
-        gstbeitseg::runtime::version().unwrap_or("?")
-    );
+    println!("classes      {}", i.num_classes);
+    let width = i.num_classes.saturating_sub(1).to_string().len();
+    for (id, label) in i.labels.iter().enumerate() {
+        println!("  {id:>width$}  {}", label.trim());
+    }
     Ok(())
+}
+
+fn describe(i: &ModelInfo) {
+    println!("model        {}", i.path.display());
+    let layout = match i.layout {
+        Layout::Nchw => "channels first (NCHW)",
+        Layout::Nhwc => "channels last (NHWC)",
+    };
+    println!(
+        "input        {}: {}x{} RGB, {}, {layout}, batch {}",
+        i.input_name,
+        i.width,
+        i.height,
+        precision(i.input_precision),
+        i.batch.map_or("any size".to_string(), |b| b.to_string())
+    );
+    let output = match i.output_kind {
+        OutputKind::Logits => "one score per class (the class is the highest)".to_string(),
+        OutputKind::Binary { threshold } => {
+            format!("one channel (class 1 above {threshold}, class 0 below)")
+        }
+    };
+    println!(
+        "output       {}: {output}, {}",
+        i.output_name,
+        precision(i.output_precision)
+    );
+    let p = &i.preprocessing;
+    let scale = if (p.rescale - 1.0 / 255.0).abs() < 1e-9 {
+        "divided by 255".to_string()
+    } else {
+        format!("times {}", p.rescale)
+    };
+    println!(
+        "preprocess   {} to {}x{} ({} filter), pixels {scale}, then minus mean {:?}, over std {:?}",
+        format!("{:?}", p.resize).to_lowercase(),
+        i.width,
+        i.height,
+        format!("{:?}", p.resample).to_lowercase(),
+        p.mean,
+        p.std
+    );
+    println!("loaded in    {:.1} s", i.load.seconds);
 }

@@ -55,6 +55,9 @@ enum Command {
         /// Where to serve: rtsp://HOST:PORT/PATH.
         #[arg(default_value = "rtsp://127.0.0.1:8554/camera")]
         url: String,
+        /// Play the file on and on, live and shared by all clients, as a camera does.
+        #[arg(long = "loop")]
+        looped: bool,
     },
     /// Run the benchmarks and print their numbers (one JSON object per line with --json).
     Bench(bench::BenchArgs),
@@ -74,7 +77,7 @@ fn main() -> ExitCode {
         .and_then(|()| match &cli.command {
             Command::Run(args) => run::run(args),
             Command::Inspect { model, provider } => inspect::inspect(model, *provider),
-            Command::Serve { input, url } => server::serve_file(input, url),
+            Command::Serve { input, url, looped } => server::serve_file(input, url, *looped),
             Command::Bench(args) => bench::bench(args),
             Command::LoadProbe(args) => bench_load::probe(args),
         });

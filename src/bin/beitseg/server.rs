@@ -260,7 +260,7 @@ impl Restream {
 }
 
 /// `beitseg serve FILE URL`: plays a video file as an RTSP camera would (live, H.264).
-pub fn serve_file(input: &Path, url: &str) -> Result<()> {
+pub fn serve_file(input: &Path, url: &str, looped: bool) -> Result<()> {
     if !input.is_file() {
         bail!("input {}: no such file", input.display());
     }
@@ -280,6 +280,9 @@ pub fn serve_file(input: &Path, url: &str) -> Result<()> {
         .with_context(|| format!("input {}", input.display()))?;
     let uri = gst::glib::filename_to_uri(&location, None)
         .map_err(|e| anyhow!("input {}: {e}", input.display()))?;
+    if looped {
+        return serve_looped(input, &uri, &endpoint);
+    }
     let source = format!("uridecodebin uri=\"{uri}\"");
     let factory = gst_rtsp_server::RTSPMediaFactory::new();
     factory.set_launch(&format!(
@@ -344,4 +347,76 @@ mod tests {
             assert!(Endpoint::parse(bad).is_err(), "{bad}");
         }
     }
+}
+
+/// `beitseg serve --loop`: the file played on and on in real time, restreamed live to every
+/// client (who joins mid-stream, as with a real camera).
+fn serve_looped(input: &Path, uri: &str, endpoint: &Endpoint) -> Result<()> {
+    let pipeline = gst::parse::launch(&format!(
+        "uridecodebin uri=\"{uri}\" ! videoconvert ! video/x-raw,format=I420 ! \
+         appsink name=frames sync=true max-buffers=2"
+    ))
+    .map_err(|e| anyhow!("cannot build the player: {e}"))?
+    .downcast::<gst::Pipeline>()
+    .map_err(|_| anyhow!("the player is not a pipeline"))?;
+    let restream = Arc::new(Restream::start(endpoint, 4000)?);
+    let sink = pipeline
+        .by_name("frames")
+        .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
+        .context("player without its appsink")?;
+    sink.set_callbacks(
+        gst_app::AppSinkCallbacks::builder()
+            .new_sample({
+                let restream = restream.clone();
+                move |sink| {
+                    let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                    restream.push(&sample);
+                    Ok(gst::FlowSuccess::Ok)
+                }
+            })
+            .build(),
+    );
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        ctrlc::set_handler(move || stop.store(true, std::sync::atomic::Ordering::SeqCst))
+            .context("cannot handle Ctrl-C")?;
+    }
+    pipeline
+        .set_state(gst::State::Playing)
+        .map_err(|_| anyhow!("input {}: cannot play it", input.display()))?;
+    eprintln!(
+        "serving {} in a loop at {} (Ctrl-C stops)",
+        input.display(),
+        restream.url
+    );
+    let bus = pipeline.bus().context("player without a bus")?;
+    let mut result = Ok(());
+    while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+        let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(100)) else {
+            continue;
+        };
+        match msg.view() {
+            // From the start again.
+            gst::MessageView::Eos(_) => {
+                if pipeline
+                    .seek_simple(gst::SeekFlags::FLUSH, gst::ClockTime::ZERO)
+                    .is_err()
+                {
+                    result = Err(anyhow!(
+                        "input {}: cannot seek back to its start",
+                        input.display()
+                    ));
+                    break;
+                }
+            }
+            gst::MessageView::Error(e) => {
+                result = Err(anyhow!("input {}: {}", input.display(), e.error()));
+                break;
+            }
+            _ => {}
+        }
+    }
+    let _ = pipeline.set_state(gst::State::Null);
+    result
 }
