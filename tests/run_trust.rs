@@ -526,3 +526,44 @@ fn serve_loop_plays_the_file_on_and_on() {
     assert_eq!(frames.len(), SAMPLE_FRAMES + 30, "{err}");
     assert!(ok, "{err}");
 }
+
+/// Before: SIGINT while the model loaded took up to 14 s and left a 0-byte file. A model read
+/// from a named pipe that nobody writes keeps the run loading for as long as the test likes.
+#[test]
+fn sigint_while_the_model_loads_stops_at_once_and_leaves_nothing() {
+    let dir = TempDir::new("trust-sigint-loading");
+    let fifo = dir.join("model.onnx");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let out = dir.join("never.mp4");
+    let mut child = spawn(&[
+        "run",
+        s(&sample("sample.mp4")),
+        "--model",
+        s(&fifo),
+        "-o",
+        s(&out),
+    ]);
+    let stderr = Stderr::watch(&mut child);
+    stderr.wait_for("loading model.onnx", Duration::from_secs(30));
+    let t0 = std::time::Instant::now();
+    interrupt(&child);
+    let (ok, err) = stderr.finish(child, Duration::from_secs(30));
+    assert!(!ok, "{err}");
+    assert!(err.contains("interrupted while loading the model"), "{err}");
+    assert!(
+        t0.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        t0.elapsed()
+    );
+    let left: Vec<_> = std::fs::read_dir(&dir.0)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name())
+        .filter(|n| n != "model.onnx")
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}

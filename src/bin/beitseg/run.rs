@@ -122,7 +122,7 @@ fn check_args(args: &RunArgs) -> Result<()> {
     if model.is_dir() {
         bail!("model {}: a folder, not an .onnx file", model.display());
     }
-    if !model.is_file() {
+    if !model.exists() {
         bail!("model {}: no such file", model.display());
     }
     Ok(())
@@ -360,8 +360,8 @@ pub fn run(args: &RunArgs) -> Result<()> {
     // Set when an error ends the run after the output was finished (a camera given up).
     let mut finalised = false;
     let result = (|| {
-        let loading = Progress::loading(&model);
         shutdown.loading.store(true, Ordering::SeqCst);
+        let loading = Progress::loading(&model);
         let state = pipeline.set_state(gst::State::Playing);
         shutdown.loading.store(false, Ordering::SeqCst);
         loading.finish_and_clear();
