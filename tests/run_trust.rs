@@ -567,3 +567,121 @@ fn sigint_while_the_model_loads_stops_at_once_and_leaves_nothing() {
         .collect();
     assert!(left.is_empty(), "{left:?}");
 }
+
+/// Writes `frames` frames of `w`x`h` test pattern as lossless FFV1 in Matroska (any size).
+fn ffv1_clip(dir: &TempDir, name: &str, w: u32, h: u32, frames: u32) -> PathBuf {
+    let path = dir.join(name);
+    let pipeline = launch_pipeline(&format!(
+        "videotestsrc num-buffers={frames} ! video/x-raw,format=I420,width={w},height={h} ! \
+         avenc_ffv1 ! matroskamux ! filesink name=out"
+    ));
+    element::<gst::Element>(&pipeline, "out").set_property("location", &path);
+    pipeline.set_state(gst::State::Playing).unwrap();
+    pipeline
+        .bus()
+        .unwrap()
+        .timed_pop_filtered(gst::ClockTime::from_seconds(30), &[gst::MessageType::Eos])
+        .expect("the clip was not written in 30 s");
+    pipeline.set_state(gst::State::Null).unwrap();
+    path
+}
+
+/// The size of a video file's first frame.
+fn frame_size(path: &Path) -> (i32, i32) {
+    let pipeline = launch_pipeline(
+        "filesrc name=src ! decodebin ! videoconvert ! appsink name=out sync=false",
+    );
+    element::<gst::Element>(&pipeline, "src").set_property("location", path);
+    let sink: gst_app::AppSink = element(&pipeline, "out");
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let sample = sink.pull_sample().unwrap();
+    pipeline.set_state(gst::State::Null).unwrap();
+    let caps = sample.caps().unwrap();
+    let s = caps.structure(0).unwrap();
+    (s.get("width").unwrap(), s.get("height").unwrap())
+}
+
+/// Before: an odd-sized input failed with "Can not initialize x264 encoder", and frames too
+/// small for it with "Internal data stream error".
+#[test]
+fn odd_and_tiny_frames_give_playable_video_or_a_clear_error() {
+    let dir = TempDir::new("trust-sizes");
+    let odd = ffv1_clip(&dir, "odd.mkv", 321, 241, 5);
+    let out = dir.join("odd.mp4");
+    let (ok, _, err) = beitseg(&["run", s(&odd), "-o", s(&out)]);
+    assert!(ok, "{err}");
+    assert_eq!(count_video_frames(&out), 5);
+    assert_eq!(frame_size(&out), (320, 240));
+    let tiny = ffv1_clip(&dir, "tiny.mkv", 8, 8, 3);
+    let out = dir.join("tiny.mp4");
+    let (ok, _, err) = beitseg(&["run", s(&tiny), "-o", s(&out)]);
+    assert!(!ok);
+    assert!(
+        err.contains("mp4mux cannot take 8x8 frames (it takes at least 16x16)"),
+        "{err}"
+    );
+    assert_eq!(error_lines(&err), 1, "{err}");
+    // PNGs take any size.
+    let (ok, _, err) = beitseg(&[
+        "run",
+        s(&tiny),
+        "-o",
+        &format!("{}/", dir.join("tiny").display()),
+    ]);
+    assert!(ok, "{err}");
+}
+
+/// A JPEG photo whose EXIF says "rotate 90° clockwise" (orientation 6), as phones write them.
+fn rotated_photo(dir: &TempDir) -> PathBuf {
+    let plain = dir.join("plain.jpg");
+    let pipeline = launch_pipeline(
+        "videotestsrc num-buffers=1 ! video/x-raw,width=320,height=240 ! jpegenc ! \
+         filesink name=out",
+    );
+    element::<gst::Element>(&pipeline, "out").set_property("location", &plain);
+    pipeline.set_state(gst::State::Playing).unwrap();
+    pipeline
+        .bus()
+        .unwrap()
+        .timed_pop_filtered(gst::ClockTime::from_seconds(30), &[gst::MessageType::Eos])
+        .expect("no photo");
+    pipeline.set_state(gst::State::Null).unwrap();
+    let jpeg = std::fs::read(&plain).unwrap();
+    // APP1 "Exif": a little-endian TIFF header, one directory, one entry: 0x0112 SHORT 6.
+    let mut tiff = b"II*\0\x08\0\0\0\x01\0".to_vec();
+    tiff.extend([0x12, 0x01, 3, 0, 1, 0, 0, 0, 6, 0, 0, 0, 0, 0, 0, 0]);
+    let mut app1 = vec![0xff, 0xe1];
+    app1.extend(((2 + 6 + tiff.len()) as u16).to_be_bytes());
+    app1.extend(b"Exif\0\0");
+    app1.extend(&tiff);
+    let mut rotated = jpeg[..2].to_vec();
+    rotated.extend(&app1);
+    rotated.extend(&jpeg[2..]);
+    let path = dir.join("rotated.jpg");
+    std::fs::write(&path, rotated).unwrap();
+    path
+}
+
+#[test]
+fn a_photos_orientation_tag_is_applied() {
+    let dir = TempDir::new("trust-orientation");
+    let photo = rotated_photo(&dir);
+    let out = dir.join("classes.png");
+    let (ok, _, err) = beitseg(&["run", s(&photo), "--mode", "mask", "-o", s(&out)]);
+    assert!(ok, "{err}");
+    let (w, h, _, _) = read_png(&out);
+    assert_eq!((w, h), (240, 320), "not turned upright");
+    let out = dir.join("as-stored.png");
+    let (ok, _, err) = beitseg(&[
+        "run",
+        s(&photo),
+        "--mode",
+        "mask",
+        "--no-orientation",
+        "-o",
+        s(&out),
+    ]);
+    assert!(ok, "{err}");
+    let (w, h, _, _) = read_png(&out);
+    assert_eq!((w, h), (320, 240));
+}

@@ -197,3 +197,87 @@ pub(crate) fn streams(path: &Path) -> Vec<gst::Caps> {
     let found = found.lock().unwrap_or_else(|p| p.into_inner()).clone();
     found
 }
+
+/// The EXIF orientation (1 to 8) of a JPEG photo, if it has one. GStreamer 1.22's JPEG parser
+/// does not turn it into an `image-orientation` tag, so `run` applies it itself.
+pub(crate) fn exif_orientation(path: &Path) -> Option<u8> {
+    use std::io::Read;
+    let mut head = Vec::new();
+    std::fs::File::open(path)
+        .ok()?
+        .take(256 * 1024)
+        .read_to_end(&mut head)
+        .ok()?;
+    if !head.starts_with(&[0xff, 0xd8]) {
+        return None;
+    }
+    // The JPEG segments up to the image data: APP1 "Exif\0\0" holds a TIFF header.
+    let mut at = 2;
+    while at + 4 <= head.len() && head[at] == 0xff {
+        let marker = head[at + 1];
+        let len = u16::from_be_bytes([head[at + 2], head[at + 3]]) as usize;
+        let body = head.get(at + 4..at + 2 + len)?;
+        if marker == 0xe1 && body.starts_with(b"Exif\0\0") {
+            return tiff_orientation(&body[6..]);
+        }
+        if marker == 0xda {
+            break;
+        }
+        at += 2 + len;
+    }
+    None
+}
+
+/// Tag 0x0112 of a TIFF header's first directory.
+fn tiff_orientation(tiff: &[u8]) -> Option<u8> {
+    let big = match tiff.get(..2)? {
+        b"MM" => true,
+        b"II" => false,
+        _ => return None,
+    };
+    let u16_at = |i: usize| -> Option<u16> {
+        let b = [*tiff.get(i)?, *tiff.get(i + 1)?];
+        Some(if big {
+            u16::from_be_bytes(b)
+        } else {
+            u16::from_le_bytes(b)
+        })
+    };
+    let u32_at = |i: usize| -> Option<u32> {
+        let b = [
+            *tiff.get(i)?,
+            *tiff.get(i + 1)?,
+            *tiff.get(i + 2)?,
+            *tiff.get(i + 3)?,
+        ];
+        Some(if big {
+            u32::from_be_bytes(b)
+        } else {
+            u32::from_le_bytes(b)
+        })
+    };
+    let dir = u32_at(4)? as usize;
+    let entries = u16_at(dir)? as usize;
+    (0..entries.min(256)).find_map(|e| {
+        let entry = dir + 2 + e * 12;
+        (u16_at(entry)? == 0x0112)
+            .then(|| u16_at(entry + 8))
+            .flatten()
+            .and_then(|v| u8::try_from(v).ok())
+            .filter(|v| (1..=8).contains(v))
+    })
+}
+
+/// videoflip's `video-direction` for an EXIF orientation.
+pub(crate) fn flip_for(orientation: u8) -> &'static str {
+    match orientation {
+        2 => "horiz",
+        3 => "180",
+        4 => "vert",
+        5 => "ul-lr",
+        6 => "90r",
+        7 => "ur-ll",
+        8 => "90l",
+        _ => "identity",
+    }
+}

@@ -171,6 +171,7 @@ pub(crate) fn video_writer(
     kbps: u32,
     mode: Mode,
     live: bool,
+    size: Option<(u32, u32)>,
 ) -> Result<(String, &'static str)> {
     let ext = extension(&path.display().to_string());
     if mode == Mode::Mask {
@@ -202,25 +203,84 @@ pub(crate) fn video_writer(
             "webmmux",
         ));
     }
-    let enc = match first_installed(&["x264enc", "openh264enc"]) {
-        Some("x264enc") => format!("x264enc bitrate={kbps} speed-preset=veryfast"),
-        Some(enc) => format!("{enc} bitrate={}", kbps * 1000),
-        None => bail!(
+    let Some(factory) = first_installed(&["x264enc", "openh264enc"]) else {
+        bail!(
             "output {}: no H.264 encoder installed (x264enc: gstreamer1.0-plugins-ugly)",
             path.display()
-        ),
+        );
     };
-    let (mux, factory) = match (ext.as_str(), live) {
+    let enc = match factory {
+        "x264enc" => format!("x264enc bitrate={kbps} speed-preset=veryfast"),
+        enc => format!("{enc} bitrate={}", kbps * 1000),
+    };
+    let (mux, mux_factory) = match (ext.as_str(), live) {
         ("mp4", true) => ("mp4mux fragment-duration=1000", "mp4mux"),
         ("mp4", false) => ("mp4mux", "mp4mux"),
         _ => ("matroskamux", "matroskamux"),
     };
+    // 4:2:0 needs even sizes: an odd row or column is cropped away.
+    let crop = match size {
+        Some((w, h)) => {
+            check_size(path, factory, mux_factory, w - w % 2, h - h % 2)?;
+            if w % 2 == 1 || h % 2 == 1 {
+                format!(
+                    "videocrop right={} bottom={} ! videoconvert ! ",
+                    w % 2,
+                    h % 2
+                )
+            } else {
+                String::new()
+            }
+        }
+        None => String::new(),
+    };
     Ok((
         format!(
-            "video/x-raw,format=I420 ! {enc} ! h264parse ! {mux} name=mux ! filesink name={element}"
+            "{crop}video/x-raw,format=I420 ! {enc} ! h264parse ! {mux} name=mux ! \
+             filesink name={element}"
         ),
-        factory,
+        mux_factory,
     ))
+}
+
+/// Fails with a clear line when the encoder `encoder` or the muxer `mux` does not take
+/// `w`x`h` frames (mp4mux wants at least 16x16).
+fn check_size(path: &Path, encoder: &str, mux: &str, w: u32, h: u32) -> Result<()> {
+    for (factory, media) in [(encoder, "video/x-raw"), (mux, "video/x-h264")] {
+        let Some(f) = gst::ElementFactory::find(factory) else {
+            continue;
+        };
+        let mut frame = gst::Caps::builder(media)
+            .field("width", w as i32)
+            .field("height", h as i32);
+        if media == "video/x-raw" {
+            frame = frame.field("format", "I420");
+        }
+        let frame = frame.build();
+        let sinks: Vec<gst::Caps> = f
+            .static_pad_templates()
+            .iter()
+            .filter(|t| t.direction() == gst::PadDirection::Sink)
+            .map(|t| t.caps())
+            .filter(|c| c.iter().any(|s| s.name() == media))
+            .collect();
+        if sinks.is_empty() || sinks.iter().any(|c| c.can_intersect(&frame)) {
+            continue;
+        }
+        let least = sinks.iter().find_map(|caps| {
+            let s = caps.iter().find(|s| s.name() == media)?;
+            let w = s.get::<gst::IntRange<i32>>("width").ok()?;
+            let h = s.get::<gst::IntRange<i32>>("height").ok()?;
+            Some(format!(" (it takes at least {}x{})", w.min(), h.min()))
+        });
+        bail!(
+            "output {}: {factory} cannot take {w}x{h} frames{}; write a .mkv, or PNGs to a \
+             folder (-o DIR/)",
+            path.display(),
+            least.unwrap_or_default()
+        );
+    }
+    Ok(())
 }
 
 /// The lossless encoder for class ids.

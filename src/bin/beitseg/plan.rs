@@ -29,7 +29,8 @@ pub(crate) struct Plan {
     pub(crate) audio: Option<crate::audio::Audio>,
 }
 
-pub(crate) fn plan(args: &RunArgs, input: &Input) -> Result<Plan> {
+/// `size`: the input's frame size when known before it plays (files).
+pub(crate) fn plan(args: &RunArgs, input: &Input, size: Option<(u32, u32)>) -> Result<Plan> {
     let output_arg = match &args.output {
         Some(o) => o.clone(),
         None => {
@@ -101,7 +102,7 @@ pub(crate) fn plan(args: &RunArgs, input: &Input) -> Result<Plan> {
             "videoconvert ! pngenc ! multifilesink name=out".to_string()
         }
         Output::Video(p) => {
-            let (writer, mux) = video_writer(p, "out", args.bitrate, mode, input.is_live())?;
+            let (writer, mux) = video_writer(p, "out", args.bitrate, mode, input.is_live(), size)?;
             writes.push(Write::file("out", p));
             if !args.no_audio && mode != Mode::Mask {
                 audio = crate::audio::branch(input, mux, &output_arg)?;
@@ -126,10 +127,20 @@ pub(crate) fn plan(args: &RunArgs, input: &Input) -> Result<Plan> {
         "beitseg name=seg model={}",
         quoted(&model.display().to_string())
     );
-    let orient = if args.no_orientation || !input.has_orientation() {
-        ""
-    } else {
-        "videoflip video-direction=auto ! "
+    // Photos: their EXIF orientation (GStreamer 1.22 reads none); videos: the orientation tag
+    // their demuxer gives (phone videos), which videoflip follows.
+    let orient = match input {
+        _ if args.no_orientation || !input.has_orientation() => String::new(),
+        Input::Image(p) => match crate::input::exif_orientation(p) {
+            Some(o) if o != 1 => {
+                format!(
+                    "videoconvert ! videoflip video-direction={} ! ",
+                    crate::input::flip_for(o)
+                )
+            }
+            _ => String::new(),
+        },
+        _ => "videoconvert ! videoflip video-direction=auto ! ".to_string(),
     };
     let mut description = format!("{} ! {orient}videoconvert ! {seg} ", input.launch());
     match &args.mask_output {

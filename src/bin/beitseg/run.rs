@@ -244,9 +244,17 @@ pub fn run(args: &RunArgs) -> Result<()> {
     if let Input::Uri(url) = &input {
         check_reachable(url)?;
     }
+    let mut size = None;
     if let Some(path) = input.path() {
         // Before the model loads and before any output is opened.
         let streams = crate::input::streams(path);
+        size = streams.iter().find_map(|c| {
+            let s = c.structure(0)?;
+            Some((
+                s.get::<i32>("width").ok()? as u32,
+                s.get::<i32>("height").ok()? as u32,
+            ))
+        });
         if streams.is_empty() {
             bail!("input {}: not a video or image file", args.input);
         }
@@ -257,7 +265,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
             bail!("input {}: no video stream in it", args.input);
         }
     }
-    let plan = plan(args, &input)?;
+    let plan = plan(args, &input, size)?;
     let drop_policy = plan.drop_policy;
     let pipeline = gst::parse::launch(&plan.description)
         .map_err(|e| anyhow!("cannot build the pipeline: {e}"))?
