@@ -685,3 +685,44 @@ fn a_photos_orientation_tag_is_applied() {
     let (w, h, _, _) = read_png(&out);
     assert_eq!((w, h), (320, 240));
 }
+
+/// `--segment-time` splits a recording into files that each play on their own.
+#[test]
+fn segment_time_splits_a_recording_into_playable_files() {
+    let dir = TempDir::new("trust-segments");
+    let target = dir.join("rec.mp4");
+    let (ok, _, err) = beitseg(&[
+        "run",
+        s(&sample("sample.mp4")),
+        "--segment-time",
+        "1",
+        "-o",
+        s(&target),
+    ]);
+    assert!(ok, "{err}");
+    assert!(err.contains("rec_*.mp4 in 1 s files"), "{err}");
+    let mut total = 0;
+    let mut files = 0;
+    for i in 0.. {
+        let part = dir.join(&format!("rec_{i:05}.mp4"));
+        if !part.exists() {
+            break;
+        }
+        let n = count_video_frames(&part);
+        assert!(n > 0 && n <= 30, "{}: {n} frames", part.display());
+        total += n;
+        files += 1;
+    }
+    assert!(files >= 3, "{files} files: {err}");
+    assert_eq!(total, SAMPLE_FRAMES, "{err}");
+    // Never over an earlier run's files.
+    let (ok, _, err) = beitseg(&[
+        "run",
+        s(&sample("sample.mp4")),
+        "--segment-time",
+        "1",
+        "-o",
+        s(&target),
+    ]);
+    assert!(!ok && err.contains("already exists"), "{err}");
+}

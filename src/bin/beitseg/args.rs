@@ -98,6 +98,10 @@ pub struct RunArgs {
     /// Stop after this many seconds of the input (a quick preview).
     #[arg(long, value_name = "SECONDS")]
     pub duration: Option<f64>,
+    /// Split a video output into files of this many seconds (NAME_00000.mp4, NAME_00001.mp4…),
+    /// each complete and playable on its own, as camera recorders do.
+    #[arg(long, value_name = "SECONDS")]
+    pub segment_time: Option<f64>,
     /// Leave the input's audio out (by default every audio stream is kept).
     #[arg(long)]
     pub no_audio: bool,

@@ -91,6 +91,53 @@ impl Write {
         })
     }
 
+    /// Files of `segment` each (splitmuxsink `element`): `DIR/STEM_00000.EXT`, … Each file is
+    /// finished when the next one starts, so there is nothing to rename; an earlier run's
+    /// files of the same names are refused rather than overwritten.
+    pub(crate) fn segments(element: &'static str, target: &Path) -> Result<Self> {
+        let stem = target
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let ext = target
+            .extension()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let first = target.with_file_name(format!("{stem}_00000.{ext}"));
+        if first.exists() {
+            bail!(
+                "output {}: {} already exists (an earlier run's segments); remove them or \
+                 choose another name",
+                target.display(),
+                first.display()
+            );
+        }
+        let pattern = target.with_file_name(format!(
+            "{}_%05d.{}",
+            stem.replace('%', "%%"),
+            ext.replace('%', "%%")
+        ));
+        let dir = target
+            .parent()
+            .map(|d| d.display().to_string())
+            .unwrap_or_default();
+        let location = if dir.is_empty() {
+            pattern.display().to_string()
+        } else {
+            // The folder's own `%` are not a format either.
+            format!(
+                "{}/{}",
+                dir.replace('%', "%%"),
+                pattern.file_name().unwrap_or_default().to_string_lossy()
+            )
+        };
+        Ok(Write {
+            element,
+            location,
+            partial: None,
+        })
+    }
+
     /// Renames the partial file onto its target.
     pub(crate) fn commit(&self) -> Result<()> {
         if let Some((partial, target)) = &self.partial {
@@ -172,6 +219,7 @@ pub(crate) fn video_writer(
     mode: Mode,
     live: bool,
     size: Option<(u32, u32)>,
+    segment: Option<f64>,
 ) -> Result<(String, &'static str)> {
     let ext = extension(&path.display().to_string());
     if mode == Mode::Mask {
@@ -234,6 +282,17 @@ pub(crate) fn video_writer(
         }
         None => String::new(),
     };
+    if let Some(seconds) = segment {
+        // splitmuxsink asks the encoder for a key frame at each split.
+        return Ok((
+            format!(
+                "{crop}video/x-raw,format=I420 ! {enc} ! h264parse ! splitmuxsink name=mux \
+                 max-size-time={} send-keyframe-requests=true muxer-factory={mux_factory}",
+                (seconds * 1e9) as u64
+            ),
+            mux_factory,
+        ));
+    }
     Ok((
         format!(
             "{crop}video/x-raw,format=I420 ! {enc} ! h264parse ! {mux} name=mux ! \

@@ -86,6 +86,14 @@ pub(crate) fn plan(args: &RunArgs, input: &Input, size: Option<(u32, u32)>) -> R
     if mode == Mode::Mask && matches!(output, Output::Rtsp(_)) {
         bail!("output {output_arg}: an RTSP stream is H.264, which would change class ids; use --mode overlay or color, or --mask-output FOLDER/");
     }
+    if let Some(t) = args.segment_time {
+        if !(t > 0.0 && t.is_finite()) {
+            bail!("--segment-time {t}: must be a positive number of seconds");
+        }
+        if !matches!(output, Output::Video(_)) || mode == Mode::Mask {
+            bail!("--segment-time: splits .mp4, .mkv and .webm video outputs only");
+        }
+    }
     let mut writes = Vec::new();
     let mut audio = None;
     let sink = match &output {
@@ -102,8 +110,19 @@ pub(crate) fn plan(args: &RunArgs, input: &Input, size: Option<(u32, u32)>) -> R
             "videoconvert ! pngenc ! multifilesink name=out".to_string()
         }
         Output::Video(p) => {
-            let (writer, mux) = video_writer(p, "out", args.bitrate, mode, input.is_live(), size)?;
-            writes.push(Write::file("out", p));
+            let (writer, mux) = video_writer(
+                p,
+                "out",
+                args.bitrate,
+                mode,
+                input.is_live(),
+                size,
+                args.segment_time,
+            )?;
+            writes.push(match args.segment_time {
+                Some(_) => Write::segments("mux", p)?,
+                None => Write::file("out", p),
+            });
             if !args.no_audio && mode != Mode::Mask {
                 audio = crate::audio::branch(input, mux, &output_arg)?;
             }
@@ -162,8 +181,17 @@ pub(crate) fn plan(args: &RunArgs, input: &Input, size: Option<(u32, u32)>) -> R
     if let Some(a) = &audio {
         description.push_str(&format!("  {}", a.branch));
     }
-    let shown_as = match &output {
-        Output::Rtsp(e) => e.client_url(),
+    let shown_as = match (&output, args.segment_time) {
+        (Output::Rtsp(e), _) => e.client_url(),
+        (Output::Video(p), Some(t)) => format!(
+            "{} in {t} s files",
+            p.with_file_name(format!(
+                "{}_*.{}",
+                p.file_stem().unwrap_or_default().to_string_lossy(),
+                p.extension().unwrap_or_default().to_string_lossy()
+            ))
+            .display()
+        ),
         _ => output_arg,
     };
     Ok(Plan {
