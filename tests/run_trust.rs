@@ -726,3 +726,39 @@ fn segment_time_splits_a_recording_into_playable_files() {
     ]);
     assert!(!ok && err.contains("already exists"), "{err}");
 }
+
+/// A folder of photos in, one class-id PNG out per photo (sizes differ; one model load), each
+/// the same as the photo segmented alone.
+#[test]
+fn a_folder_of_images_gives_one_png_per_image() {
+    let dir = TempDir::new("trust-folder");
+    let photos = dir.join("photos");
+    std::fs::create_dir_all(&photos).unwrap();
+    std::fs::copy(astronaut(), photos.join("astronaut.png")).unwrap();
+    std::fs::copy(
+        sample("beit-tiny-ade/chelsea.png"),
+        photos.join("chelsea.png"),
+    )
+    .unwrap();
+    std::fs::copy(rotated_photo(&dir), photos.join("rotated.jpg")).unwrap();
+    std::fs::write(photos.join("notes.txt"), "not a photo").unwrap();
+    let out = dir.join("masks");
+    let (ok, _, err) = beitseg(&["run", s(&photos), "-o", &format!("{}/", out.display())]);
+    assert!(ok, "{err}");
+    assert!(err.contains("3 images"), "{err}");
+    for (name, size) in [
+        ("astronaut", (512, 512)),
+        ("chelsea", (451, 300)),
+        ("rotated", (240, 320)),
+    ] {
+        let (w, h, channels, _) = read_png(&out.join(format!("{name}.png")));
+        assert_eq!(((w, h), channels), (size, 1), "{name}");
+    }
+    let single = dir.join("single.png");
+    let (ok, _, err) = beitseg(&["run", s(&astronaut()), "--mode", "mask", "-o", s(&single)]);
+    assert!(ok, "{err}");
+    assert_eq!(read_png(&single).3, read_png(&out.join("astronaut.png")).3);
+    // Not over an earlier run's results.
+    let (ok, _, err) = beitseg(&["run", s(&photos), "-o", &format!("{}/", out.display())]);
+    assert!(!ok && err.contains("already exists"), "{err}");
+}

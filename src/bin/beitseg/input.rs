@@ -34,6 +34,8 @@ pub(crate) fn default_model() -> PathBuf {
 pub(crate) enum Input {
     Test(u32),
     Image(PathBuf),
+    /// A folder of images.
+    Images(PathBuf),
     File(PathBuf),
     Uri(String),
     Rtsp(String),
@@ -66,7 +68,8 @@ impl Input {
             return Ok(Input::V4l2(path));
         }
         if path.is_dir() {
-            bail!("input {s}: a folder; give a video or image file");
+            crate::images::images_in(&path)?;
+            return Ok(Input::Images(path));
         }
         if !path.is_file() {
             bail!("input {s}: no such file");
@@ -111,6 +114,8 @@ impl Input {
                 "v4l2src name=in device={} ! decodebin name=dec",
                 quoted(&d.display().to_string())
             ),
+            // Photos go through their own loop (images.rs), not a description.
+            Input::Images(_) => String::new(),
             // Frames come from the camera's own pipeline (see rtsp::Camera), which reconnects.
             Input::Rtsp(_) => {
                 "appsrc name=camera is-live=true format=time max-buffers=25 max-bytes=0 max-time=0"

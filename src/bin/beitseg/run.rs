@@ -14,6 +14,7 @@ use gst::prelude::*;
 use crate::args::RunArgs;
 use crate::camera::{Camera, CameraOptions};
 use crate::input::{check_reachable, default_model, Input};
+use crate::options::{check_args, configure, limit};
 use crate::output::Output;
 use crate::plan::plan;
 use crate::progress::Progress;
@@ -32,136 +33,6 @@ pub fn error_text(msg: &gst::Message) -> Option<String> {
         Some(l) if !l.is_empty() => format!("{from}: {} ({l})", e.error()),
         _ => format!("{from}: {}", e.error()),
     })
-}
-
-/// Sets the element's property `prop` from the command-line flag `flag`, checked against the
-/// property's own range first: a one-line error instead of a GLib warning.
-fn set_checked(seg: &gst::Element, flag: &str, prop: &str, value: u32) -> Result<()> {
-    let pspec = seg
-        .find_property(prop)
-        .with_context(|| format!("the element has no property {prop}"))?;
-    if let Some(p) = pspec.downcast_ref::<gst::glib::ParamSpecUInt>() {
-        if value < p.minimum() || value > p.maximum() {
-            bail!(
-                "{flag} {value}: must be between {} and {}",
-                p.minimum(),
-                p.maximum()
-            );
-        }
-    }
-    seg.set_property(prop, value);
-    Ok(())
-}
-
-/// Every element property the command line sets, checked.
-fn configure(seg: &gst::Element, args: &RunArgs, plan: &crate::plan::Plan) -> Result<()> {
-    if !(0.0..=1.0).contains(&args.alpha) {
-        bail!("--alpha {}: must be between 0 and 1", args.alpha);
-    }
-    seg.set_property("alpha", args.alpha);
-    set_checked(seg, "--workers", "workers", args.workers)?;
-    set_checked(seg, "--batch-size", "batch-size", args.batch_size)?;
-    let e = &args.element;
-    for (flag, prop, value) in [
-        ("--interval", "interval", e.interval),
-        ("--intra-threads", "intra-threads", e.intra_threads),
-        ("--device-id", "device-id", e.device_id),
-        ("--max-in-flight", "max-in-flight", e.max_in_flight),
-        ("--batch-timeout", "batch-timeout", e.batch_timeout),
-    ] {
-        if let Some(v) = value {
-            set_checked(seg, flag, prop, v)?;
-        }
-    }
-    for (flag, prop, file) in [
-        ("--labels", "labels", &e.labels),
-        ("--palette", "palette", &e.palette),
-    ] {
-        if let Some(f) = file {
-            if !f.is_file() {
-                bail!("{flag} {}: no such file", f.display());
-            }
-            seg.set_property(prop, f.display().to_string());
-        }
-    }
-    if let Some(d) = &e.engine_cache {
-        seg.set_property("engine-cache", d.display().to_string());
-    }
-    if let Some(d) = &e.graph_cache {
-        seg.set_property("graph-cache", d);
-    }
-    if let Some(r) = e.resize {
-        seg.set_property("resize", r);
-    }
-    if let Some(c) = &args.classes {
-        seg.set_property("classes", c);
-    }
-    seg.set_property("mode", plan.mode);
-    seg.set_property("drop-policy", plan.drop_policy);
-    seg.set_property("provider", args.provider);
-    Ok(())
-}
-
-/// Checks the options that need no pipeline.
-fn check_args(args: &RunArgs) -> Result<()> {
-    if args.bitrate == 0 || args.bitrate > 2_048_000 {
-        bail!(
-            "--bitrate {}: must be between 1 and 2048000 kbit/s",
-            args.bitrate
-        );
-    }
-    if args.frames == Some(0) {
-        bail!("--frames 0: give at least one frame");
-    }
-    if let Some(d) = args.duration {
-        if !(d > 0.0 && d.is_finite()) {
-            bail!("--duration {d}: must be a positive number of seconds");
-        }
-    }
-    let model = args.model.clone().unwrap_or_else(default_model);
-    if model.is_dir() {
-        bail!("model {}: a folder, not an .onnx file", model.display());
-    }
-    if !model.exists() {
-        bail!("model {}: no such file", model.display());
-    }
-    Ok(())
-}
-
-/// Stops the run after `--frames` frames or `--duration` seconds of input: frames past the
-/// limit are dropped before the element and `limit_reached` is set for the main loop, which
-/// then ends the stream.
-fn limit(seg: &gst::Element, args: &RunArgs, limit_reached: Arc<AtomicBool>) -> Result<()> {
-    if args.frames.is_none() && args.duration.is_none() {
-        return Ok(());
-    }
-    let frames = args.frames;
-    let duration = args.duration.map(gst::ClockTime::from_seconds_f64);
-    let pad = seg
-        .static_pad("sink")
-        .context("beitseg without a sink pad")?;
-    // (frames let through, first timestamp)
-    let counted = std::sync::Mutex::new((0u64, None::<gst::ClockTime>));
-    pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
-        let pts = info.buffer().and_then(|b| b.pts());
-        let mut counted = counted.lock().unwrap_or_else(|p| p.into_inner());
-        let (seen, first) = &mut *counted;
-        let start = *first.get_or_insert(pts.unwrap_or(gst::ClockTime::ZERO));
-        let past_time = match (duration, pts) {
-            (Some(d), Some(pts)) => pts >= start + d,
-            _ => false,
-        };
-        if limit_reached.load(Ordering::SeqCst) || past_time || frames.is_some_and(|n| *seen >= n) {
-            limit_reached.store(true, Ordering::SeqCst);
-            return gst::PadProbeReturn::Drop;
-        }
-        *seen += 1;
-        if frames.is_some_and(|n| *seen >= n) {
-            limit_reached.store(true, Ordering::SeqCst);
-        }
-        gst::PadProbeReturn::Ok
-    });
-    Ok(())
 }
 
 /// What the signal handler may touch: whether the model is still loading, and the partial
@@ -239,8 +110,11 @@ fn explain(
 }
 
 pub fn run(args: &RunArgs) -> Result<()> {
-    check_args(args)?;
     let input = Input::parse(&args.input, args.num_buffers)?;
+    if let Input::Images(dir) = &input {
+        return crate::images::run_folder(args, dir);
+    }
+    check_args(args)?;
     if let Input::Uri(url) = &input {
         check_reachable(url)?;
     }
@@ -274,7 +148,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
     let seg = pipeline
         .by_name("seg")
         .context("no beitseg in the pipeline")?;
-    configure(&seg, args, &plan)?;
+    configure(&seg, args, plan.mode, plan.drop_policy)?;
     // Locations are properties, not gst-launch text: a path may hold any character.
     for w in &plan.writes {
         pipeline
