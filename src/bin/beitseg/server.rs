@@ -306,49 +306,6 @@ pub fn serve_file(input: &Path, url: &str, looped: bool) -> Result<()> {
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn endpoints() {
-        assert_eq!(
-            Endpoint::parse("rtsp://0.0.0.0:8555/seg/hd").unwrap(),
-            Endpoint {
-                host: "0.0.0.0".into(),
-                port: 8555,
-                path: "/seg/hd".into()
-            }
-        );
-        assert_eq!(Endpoint::parse("rtsp://localhost/x").unwrap().port, 8554);
-        assert_eq!(Endpoint::parse("RTSP://h:1/x").unwrap().path, "/x");
-        assert_eq!(
-            Endpoint::parse("rtsp://0.0.0.0:9/a").unwrap().client_url(),
-            "rtsp://127.0.0.1:9/a"
-        );
-        // IPv6, with and without a port.
-        let v6 = Endpoint::parse("rtsp://[::1]:8600/seg").unwrap();
-        assert_eq!(
-            (v6.host.as_str(), v6.port, v6.path.as_str()),
-            ("::1", 8600, "/seg")
-        );
-        assert_eq!(v6.client_url(), "rtsp://[::1]:8600/seg");
-        assert_eq!(
-            Endpoint::parse("rtsp://[::]/x").unwrap().client_url(),
-            "rtsp://[::1]:8554/x"
-        );
-        for bad in [
-            "rtsp://0.0.0.0:8554",
-            "rtsp://:8554/a",
-            "rtsp://h:port/a",
-            "rtsp://h:0/a",
-            "http://h/a",
-        ] {
-            assert!(Endpoint::parse(bad).is_err(), "{bad}");
-        }
-    }
-}
-
 /// `beitseg serve --loop`: the file played on and on in real time, restreamed live to every
 /// client (who joins mid-stream, as with a real camera).
 fn serve_looped(input: &Path, uri: &str, endpoint: &Endpoint) -> Result<()> {
@@ -399,10 +356,10 @@ fn serve_looped(input: &Path, uri: &str, endpoint: &Endpoint) -> Result<()> {
         match msg.view() {
             // From the start again.
             gst::MessageView::Eos(_) => {
-                if pipeline
+                let restarted = pipeline
                     .seek_simple(gst::SeekFlags::FLUSH, gst::ClockTime::ZERO)
-                    .is_err()
-                {
+                    .is_ok();
+                if !restarted {
                     result = Err(anyhow!(
                         "input {}: cannot seek back to its start",
                         input.display()
@@ -419,4 +376,47 @@ fn serve_looped(input: &Path, uri: &str, endpoint: &Endpoint) -> Result<()> {
     }
     let _ = pipeline.set_state(gst::State::Null);
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints() {
+        assert_eq!(
+            Endpoint::parse("rtsp://0.0.0.0:8555/seg/hd").unwrap(),
+            Endpoint {
+                host: "0.0.0.0".into(),
+                port: 8555,
+                path: "/seg/hd".into()
+            }
+        );
+        assert_eq!(Endpoint::parse("rtsp://localhost/x").unwrap().port, 8554);
+        assert_eq!(Endpoint::parse("RTSP://h:1/x").unwrap().path, "/x");
+        assert_eq!(
+            Endpoint::parse("rtsp://0.0.0.0:9/a").unwrap().client_url(),
+            "rtsp://127.0.0.1:9/a"
+        );
+        // IPv6, with and without a port.
+        let v6 = Endpoint::parse("rtsp://[::1]:8600/seg").unwrap();
+        assert_eq!(
+            (v6.host.as_str(), v6.port, v6.path.as_str()),
+            ("::1", 8600, "/seg")
+        );
+        assert_eq!(v6.client_url(), "rtsp://[::1]:8600/seg");
+        assert_eq!(
+            Endpoint::parse("rtsp://[::]/x").unwrap().client_url(),
+            "rtsp://[::1]:8554/x"
+        );
+        for bad in [
+            "rtsp://0.0.0.0:8554",
+            "rtsp://:8554/a",
+            "rtsp://h:port/a",
+            "rtsp://h:0/a",
+            "http://h/a",
+        ] {
+            assert!(Endpoint::parse(bad).is_err(), "{bad}");
+        }
+    }
 }
