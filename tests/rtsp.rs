@@ -342,3 +342,35 @@ fn a_camera_that_stalls_mid_stream_is_reconnected() {
     let frames = count_video_frames(&out);
     assert!(frames > 75, "{frames} frames: {err}");
 }
+
+/// A camera recording survives a crash: it is a fragmented MP4 from the first second, so the
+/// partial file left by `kill -9` plays, with the frames written before it.
+#[test]
+fn a_camera_recording_survives_a_crash() {
+    let port = free_port();
+    let _camera = Camera::start(port);
+    let dir = TempDir::new("rtsp-crash");
+    let out = dir.join("camera.mp4");
+    let partial = dir.join("camera.partial.mp4");
+    let mut child = spawn(&[
+        "run",
+        &format!("rtsp://127.0.0.1:{port}/cam"),
+        "--provider",
+        "cpu",
+        "--transport",
+        "tcp",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    let stderr = Stderr::watch(&mut child);
+    // A couple of fragments written (a fragment a second), then the process dies.
+    wait_until(Duration::from_secs(60), || {
+        std::fs::read(&partial).is_ok_and(|b| b.windows(4).filter(|w| w == b"moof").count() >= 2)
+    })
+    .unwrap_or_else(|()| panic!("no fragments in 60 s: {}", stderr.text()));
+    child.kill().unwrap();
+    let _ = stderr.finish(child, Duration::from_secs(30));
+    assert!(!out.exists());
+    let frames = count_video_frames(&partial);
+    assert!(frames >= 25, "{frames} frames in the crashed recording");
+}
