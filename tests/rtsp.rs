@@ -374,3 +374,57 @@ fn a_camera_recording_survives_a_crash() {
     let frames = count_video_frames(&partial);
     assert!(frames >= 25, "{frames} frames in the crashed recording");
 }
+
+/// Camera URLs carry passwords: no path of `beitseg run` prints one (errors, reconnect lines,
+/// give-up, a camera that talks garbage, an http input, a whole successful run).
+#[test]
+fn no_password_is_ever_printed() {
+    let secret = "s3cret-Pa55";
+    let dead = free_port();
+    let mut garbage = b"RTSP/1.0 200 OK\r\nCSeq: x\r\n\r\n".to_vec();
+    garbage.extend((0..4096u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8));
+    let talker = fake_camera(Some(garbage));
+    let port = free_port();
+    let _camera = Camera::start(port);
+    let dir = TempDir::new("rtsp-secrets");
+    let out = dir.join("x.mp4");
+    let out = out.to_str().unwrap();
+    let runs: Vec<Vec<String>> = vec![
+        vec![
+            format!("rtsp://admin:{secret}@127.0.0.1:{dead}/stream"),
+            "--no-reconnect".into(),
+        ],
+        vec![
+            format!("rtsp://admin:{secret}@127.0.0.1:{dead}/stream"),
+            "--give-up-after".into(),
+            "1".into(),
+        ],
+        vec![
+            format!("rtsp://admin:{secret}@127.0.0.1:{talker}/cam"),
+            "--stall-timeout".into(),
+            "1".into(),
+            "--give-up-after".into(),
+            "2".into(),
+        ],
+        vec![format!("http://admin:{secret}@127.0.0.1:{dead}/a.mp4")],
+        vec![
+            format!("rtsp://admin:{secret}@127.0.0.1:{port}/cam"),
+            "--transport".into(),
+            "tcp".into(),
+            "--frames".into(),
+            "30".into(),
+        ],
+    ];
+    for (i, extra) in runs.iter().enumerate() {
+        let mut args = vec!["run"];
+        args.extend(extra.iter().map(String::as_str));
+        args.extend(["--provider", "cpu", "-o", out]);
+        let child = spawn(&args);
+        let (_, err) = finish(child, Duration::from_secs(60));
+        assert!(
+            !err.contains(secret),
+            "{extra:?} printed the password: {err}"
+        );
+        assert!(err.contains("://***@127.0.0.1"), "{extra:?}: {err}");
+    }
+}

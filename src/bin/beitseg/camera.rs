@@ -23,6 +23,7 @@ use crate::server::restamped_for;
 /// How `beitseg run` connects to an RTSP camera.
 #[derive(Debug, Clone)]
 pub struct CameraOptions {
+    /// Where rtspsrc connects; never printed (it may hold a password): see [`Camera::shown`].
     pub url: String,
     pub latency_ms: u32,
     /// `tcp`, `udp` or `auto`.
@@ -90,6 +91,11 @@ impl Camera {
         };
         camera.connect()?;
         Ok(camera)
+    }
+
+    /// The camera's URL as printed: its userinfo masked.
+    fn shown(&self) -> String {
+        crate::secrets::masked(&self.options.url)
     }
 
     pub fn frames(&self) -> u64 {
@@ -177,7 +183,7 @@ impl Camera {
         self.attempt += 1;
         if pipeline.set_state(gst::State::Playing).is_err() {
             // The reason, if any, arrives on the bus and is handled by poll().
-            eprintln!("camera {}: cannot start", self.options.url);
+            eprintln!("camera {}: cannot start", self.shown());
         }
         self.pipeline = Some(pipeline);
         self.link = Link::Up;
@@ -234,17 +240,19 @@ impl Camera {
     /// The camera is gone: schedule a reconnection with exponential backoff (0.5 s doubling to
     /// 8 s), or fail when reconnecting is off or the camera has been away too long.
     fn lost(&mut self, why: &str) -> Result<()> {
+        // GStreamer's text may quote the URL.
+        let why = crate::secrets::masked(why);
         self.disconnect();
         let now = Instant::now();
         let since = *self.lost_since.get_or_insert(now);
         if !self.options.reconnect {
-            bail!("camera {}: {why}", self.options.url);
+            bail!("camera {}: {why}", self.shown());
         }
         if let Some(limit) = self.options.give_up {
             if now.duration_since(since) >= limit {
                 bail!(
                     "camera {}: {why}; gave up after {:.0} s without it",
-                    self.options.url,
+                    self.shown(),
                     limit.as_secs_f64()
                 );
             }
@@ -252,7 +260,7 @@ impl Camera {
         let delay = Duration::from_millis(500 << self.attempt.saturating_sub(1).min(4));
         eprintln!(
             "\ncamera {}: {why}; reconnecting in {:.1} s (attempt {})",
-            self.options.url,
+            self.shown(),
             delay.as_secs_f64(),
             self.attempt + 1
         );
@@ -331,7 +339,7 @@ impl Camera {
         if self.connection_frames() > 0 && last.elapsed() < Duration::from_secs(1) {
             // Streaming again: the next loss starts the backoff from the beginning.
             if self.lost_since.take().is_some() {
-                eprintln!("\ncamera {}: receiving frames again", self.options.url);
+                eprintln!("\ncamera {}: receiving frames again", self.shown());
             }
             self.attempt = 0;
         }

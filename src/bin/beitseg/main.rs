@@ -19,6 +19,7 @@ mod output;
 mod plan;
 mod progress;
 mod run;
+mod secrets;
 mod server;
 
 use std::path::PathBuf;
@@ -86,7 +87,8 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // Whatever the error quotes (a URL, GStreamer's own text), never a password.
+            eprintln!("error: {}", secrets::masked(&format!("{e:#}")));
             ExitCode::FAILURE
         }
     }

@@ -99,6 +99,7 @@ impl Progress {
     }
 
     pub(crate) fn say(&self, line: &str) {
+        let line = crate::secrets::masked(line);
         self.bar.suspend(|| eprintln!("{line}"));
     }
 
