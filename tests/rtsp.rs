@@ -9,6 +9,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
+use gst::prelude::*;
 
 #[test]
 fn an_rtsp_camera_becomes_a_playable_mp4_with_every_frame() {
@@ -432,4 +433,228 @@ fn no_password_is_ever_printed() {
             assert!(err.contains("frames from the camera"), "{err}");
         }
     }
+}
+
+/// The status line a server answers a DESCRIBE of `path` with (`authorization`: a header value).
+fn describe_status(port: u16, path: &str, authorization: Option<&str>) -> String {
+    use std::io::{Read, Write};
+    let mut conn = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let auth = authorization
+        .map(|a| format!("Authorization: {a}\r\n"))
+        .unwrap_or_default();
+    write!(
+        conn,
+        "DESCRIBE rtsp://127.0.0.1:{port}{path} RTSP/1.0\r\nCSeq: 1\r\n{auth}\r\n"
+    )
+    .unwrap();
+    let mut reply = [0u8; 512];
+    let n = conn.read(&mut reply).unwrap_or(0);
+    String::from_utf8_lossy(&reply[..n])
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_string()
+}
+
+/// `beitseg run test -o URL` with `extra` arguments, until `ready` appears on its stderr.
+fn serve_segmented(url: &str, extra: &[&str]) -> (std::process::Child, Stderr) {
+    let mut args = vec![
+        "run",
+        "test",
+        "--num-buffers",
+        "2000",
+        "--workers",
+        "1",
+        "--provider",
+        "cpu",
+        "-o",
+        url,
+    ];
+    args.extend(extra);
+    let mut child = spawn(&args);
+    let stderr = Stderr::watch(&mut child);
+    stderr.wait_for("serving the segmented stream", Duration::from_secs(60));
+    (child, stderr)
+}
+
+/// Frames an rtspsrc client (with `props`) decodes from `url`: at least `n` (or none), within
+/// `limit`. A connection that fails (the server's media is not ready yet: 503; or refused) is
+/// tried again until then.
+fn frames_from(url: &str, props: &str, n: usize, limit: Duration) -> usize {
+    let t0 = Instant::now();
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    while count.load(std::sync::atomic::Ordering::SeqCst) < n && t0.elapsed() < limit {
+        let pipeline = launch_pipeline(&format!(
+            "rtspsrc name=src protocols=tcp {props} ! decodebin ! fakesink name=out \
+             sync=false signal-handoffs=true"
+        ));
+        element::<gst::Element>(&pipeline, "src").set_property("location", url);
+        element::<gst::Element>(&pipeline, "out").connect("handoff", false, {
+            let count = count.clone();
+            move |_| {
+                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                None
+            }
+        });
+        pipeline.set_state(gst::State::Playing).unwrap();
+        let bus = pipeline.bus().unwrap();
+        let _ = wait_until(limit.saturating_sub(t0.elapsed()), || {
+            count.load(std::sync::atomic::Ordering::SeqCst) >= n
+                || bus.pop_filtered(&[gst::MessageType::Error]).is_some()
+        });
+        pipeline.set_state(gst::State::Null).unwrap();
+        if count.load(std::sync::atomic::Ordering::SeqCst) < n {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+    count.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+#[test]
+fn an_rtsp_output_with_a_user_lets_in_only_that_user() {
+    init_gst();
+    let dir = TempDir::new("rtsp-auth");
+    let password = dir.join("password");
+    std::fs::write(&password, "t0p-secret\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&password, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let port = free_port();
+    let url = format!("rtsp://127.0.0.1:{port}/seg");
+    let (child, stderr) = serve_segmented(
+        &url,
+        &[
+            "--rtsp-user",
+            "viewer",
+            "--rtsp-password-file",
+            password.to_str().unwrap(),
+        ],
+    );
+    // No credentials, a wrong password: 401, and no frame.
+    assert!(describe_status(port, "/seg", None).contains("401"));
+    let wrong = format!("Basic {}", base64("viewer:guess"));
+    assert!(describe_status(port, "/seg", Some(&wrong)).contains("401"));
+    assert_eq!(frames_from(&url, "", 1, Duration::from_secs(3)), 0);
+    let bad = format!("rtsp://viewer:guess@127.0.0.1:{port}/seg");
+    assert_eq!(frames_from(&bad, "", 1, Duration::from_secs(3)), 0);
+    // The right password: frames.
+    let right = format!("Basic {}", base64("viewer:t0p-secret"));
+    assert!(describe_status(port, "/seg", Some(&right)).contains("200"));
+    let good = format!("rtsp://viewer:t0p-secret@127.0.0.1:{port}/seg");
+    let got = frames_from(&good, "", 10, Duration::from_secs(40));
+    assert!(got >= 10, "{got} frames: {}", stderr.text());
+    interrupt(&child);
+    let (ok, err) = stderr.finish(child, Duration::from_secs(30));
+    assert!(ok, "{err}");
+    assert!(!err.contains("t0p-secret"), "{err}");
+}
+
+#[test]
+fn an_rtsps_output_serves_tls_clients_and_refuses_plain_ones() {
+    init_gst();
+    let dir = TempDir::new("rtsp-tls");
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+        ])
+        .arg("/CN=127.0.0.1")
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{made:?}");
+    let port = free_port();
+    let url = format!("rtsps://127.0.0.1:{port}/seg");
+    let (child, stderr) = serve_segmented(
+        &url,
+        &[
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ],
+    );
+    // The certificate is the test's own: the client does not validate it.
+    let got = frames_from(&url, "tls-validation-flags=0", 10, Duration::from_secs(40));
+    assert!(got >= 10, "{got} frames: {}", stderr.text());
+    let plain = format!("rtsp://127.0.0.1:{port}/seg");
+    assert_eq!(frames_from(&plain, "", 1, Duration::from_secs(3)), 0);
+    interrupt(&child);
+    let (ok, err) = stderr.finish(child, Duration::from_secs(30));
+    assert!(ok, "{err}");
+}
+
+#[test]
+fn an_open_rtsp_output_on_the_network_is_a_warning() {
+    let port = free_port();
+    let url = format!("rtsp://0.0.0.0:{port}/seg");
+    let (child, stderr) = serve_segmented(&url, &[]);
+    interrupt(&child);
+    let (_, err) = stderr.finish(child, Duration::from_secs(30));
+    assert!(
+        err.contains(&format!(
+            "{url} is open to anyone who can reach port {port}"
+        )),
+        "{err}"
+    );
+}
+
+/// Base64 (RFC 4648, with padding), for a Basic authorization header.
+fn base64(text: &str) -> String {
+    const ABC: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let bytes = text.as_bytes();
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ABC[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn digest_authentication_works_too() {
+    init_gst();
+    let dir = TempDir::new("rtsp-digest");
+    let password = dir.join("password");
+    std::fs::write(&password, "d1gest-pw\n").unwrap();
+    let port = free_port();
+    let url = format!("rtsp://127.0.0.1:{port}/seg");
+    let (child, stderr) = serve_segmented(
+        &url,
+        &[
+            "--rtsp-user",
+            "viewer",
+            "--rtsp-password-file",
+            password.to_str().unwrap(),
+            "--rtsp-auth",
+            "digest",
+        ],
+    );
+    // A password file others may read is named in a warning.
+    stderr.wait_for("can be read by other users", Duration::from_secs(10));
+    assert!(describe_status(port, "/seg", None).contains("401"));
+    // Basic is not offered: the right password sent that way is refused.
+    let basic = format!("Basic {}", base64("viewer:d1gest-pw"));
+    assert!(describe_status(port, "/seg", Some(&basic)).contains("401"));
+    let good = format!("rtsp://viewer:d1gest-pw@127.0.0.1:{port}/seg");
+    let got = frames_from(&good, "", 10, Duration::from_secs(40));
+    assert!(got >= 10, "{got} frames: {}", stderr.text());
+    interrupt(&child);
+    let (ok, err) = stderr.finish(child, Duration::from_secs(30));
+    assert!(ok, "{err}");
 }

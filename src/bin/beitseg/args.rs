@@ -111,6 +111,36 @@ pub struct RunArgs {
     pub no_orientation: bool,
     #[command(flatten)]
     pub element: ElementArgs,
+    #[command(flatten)]
+    pub access: AccessArgs,
+}
+
+/// How a served stream's clients authenticate.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum RtspAuth {
+    #[default]
+    Basic,
+    Digest,
+}
+
+/// Who may watch an RTSP output (`-o rtsp://…` or `rtsps://…`, `beitseg serve`).
+#[derive(clap::Args, Default, Clone)]
+pub struct AccessArgs {
+    /// RTSP output: the user clients must log in as.
+    #[arg(long, value_name = "NAME")]
+    pub rtsp_user: Option<String>,
+    /// RTSP output: a file whose first line is that user's password (chmod 600).
+    #[arg(long, value_name = "FILE")]
+    pub rtsp_password_file: Option<PathBuf>,
+    /// RTSP output: basic or digest authentication.
+    #[arg(long, value_enum, default_value_t = RtspAuth::Basic)]
+    pub rtsp_auth: RtspAuth,
+    /// rtsps:// output: the server's certificate (PEM).
+    #[arg(long, value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// rtsps:// output: the certificate's private key (PEM).
+    #[arg(long, value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
 }
 
 /// The element's other properties, under their own names (`gst-inspect-1.0 beitseg`). Each is

@@ -61,6 +61,8 @@ enum Command {
         /// Play the file on and on, live and shared by all clients, as a camera does.
         #[arg(long = "loop")]
         looped: bool,
+        #[command(flatten)]
+        access: args::AccessArgs,
     },
     /// Run the benchmarks and print their numbers (one JSON object per line with --json).
     Bench(bench::BenchArgs),
@@ -80,7 +82,12 @@ fn main() -> ExitCode {
         .and_then(|()| match &cli.command {
             Command::Run(args) => run::run(args),
             Command::Inspect { model, provider } => inspect::inspect(model, *provider),
-            Command::Serve { input, url, looped } => server::serve_file(input, url, *looped),
+            Command::Serve {
+                input,
+                url,
+                looped,
+                access,
+            } => server::serve_file(input, url, *looped, access),
             Command::Bench(args) => bench::bench(args),
             Command::LoadProbe(args) => bench_load::probe(args),
         });

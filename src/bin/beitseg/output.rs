@@ -29,7 +29,8 @@ impl Output {
         if s == "display" {
             return Ok(Output::Display);
         }
-        if s.to_ascii_lowercase().starts_with("rtsp://") {
+        let lower = s.to_ascii_lowercase();
+        if lower.starts_with("rtsp://") || lower.starts_with("rtsps://") {
             return Ok(Output::Rtsp(Endpoint::parse(s)?));
         }
         let path = PathBuf::from(s);

@@ -168,7 +168,8 @@ pub fn run(args: &RunArgs) -> Result<()> {
 
     let restream = match &plan.output {
         Output::Rtsp(endpoint) => {
-            let restream = Restream::start(endpoint, args.bitrate)?;
+            let access = crate::server::Access::from_args(&args.access, endpoint)?;
+            let restream = Restream::start(endpoint, args.bitrate, &access)?;
             let sink = pipeline
                 .by_name("restream")
                 .and_then(|e| e.downcast::<gst_app::AppSink>().ok())

@@ -18,15 +18,19 @@ pub struct Endpoint {
     pub host: String,
     pub port: u16,
     pub path: String,
+    /// `rtsps://`: RTSP over TLS.
+    pub tls: bool,
 }
 
 impl Endpoint {
     pub fn parse(url: &str) -> Result<Self> {
-        let usage = "an RTSP output is rtsp://HOST:PORT/PATH";
+        let usage = "an RTSP output is rtsp://HOST:PORT/PATH (or rtsps:// for TLS)";
         let parsed = url::Url::parse(url).map_err(|e| anyhow!("{url}: {e}: {usage}"))?;
-        if parsed.scheme() != "rtsp" {
-            bail!("{url}: {usage}");
-        }
+        let tls = match parsed.scheme() {
+            "rtsp" => false,
+            "rtsps" => true,
+            _ => bail!("{url}: {usage}"),
+        };
         let host = match parsed.host() {
             Some(url::Host::Ipv6(a)) => a.to_string(),
             Some(h) => h.to_string(),
@@ -47,7 +51,25 @@ impl Endpoint {
             host,
             port,
             path: path.to_string(),
+            tls,
         })
+    }
+
+    fn scheme(&self) -> &'static str {
+        if self.tls {
+            "rtsps"
+        } else {
+            "rtsp"
+        }
+    }
+
+    /// Whether only this machine can connect.
+    fn loopback(&self) -> bool {
+        self.host == "localhost"
+            || self
+                .host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
     }
 
     /// The URL a client on this machine can open.
@@ -58,7 +80,7 @@ impl Endpoint {
             h if h.contains(':') => format!("[{h}]"),
             h => h.to_string(),
         };
-        format!("rtsp://{host}:{}{}", self.port, self.path)
+        format!("{}://{host}:{}{}", self.scheme(), self.port, self.path)
     }
 }
 
@@ -76,8 +98,10 @@ impl Endpoint {
                     ip.to_string()
                 };
                 format!(
-                    "rtsp://{host}:{}{} (and {here} on this machine)",
-                    self.port, self.path
+                    "{}://{host}:{}{} (and {here} on this machine)",
+                    self.scheme(),
+                    self.port,
+                    self.path
                 )
             }
             None => here,
@@ -103,6 +127,128 @@ pub fn first_installed<'a>(names: &[&'a str]) -> Option<&'a str> {
         .find(|n| gst::ElementFactory::find(n).is_some())
 }
 
+/// Who may watch a served stream: a user and password (basic or digest authentication), and
+/// TLS (`rtsps://`) with a certificate and key.
+#[derive(Default, Clone)]
+pub struct Access {
+    pub user: Option<(String, String)>,
+    pub digest: bool,
+    pub tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
+}
+
+impl Access {
+    /// From the command line: the password from a file (first line), never from the command
+    /// line itself; a password file others may read is a warning.
+    pub fn from_args(args: &crate::args::AccessArgs, endpoint: &Endpoint) -> Result<Self> {
+        let user = match (&args.rtsp_user, &args.rtsp_password_file) {
+            (Some(user), Some(file)) => {
+                let text = std::fs::read_to_string(file).with_context(|| {
+                    format!("--rtsp-password-file {}: cannot read it", file.display())
+                })?;
+                let password = text.lines().next().unwrap_or("").to_string();
+                if password.is_empty() {
+                    bail!("--rtsp-password-file {}: empty", file.display());
+                }
+                warn_if_shared(file);
+                Some((user.clone(), password))
+            }
+            (Some(_), None) => bail!("--rtsp-user needs --rtsp-password-file FILE"),
+            (None, Some(_)) => bail!("--rtsp-password-file needs --rtsp-user NAME"),
+            (None, None) => None,
+        };
+        let tls = match (&args.tls_cert, &args.tls_key, endpoint.tls) {
+            (Some(c), Some(k), true) => Some((c.clone(), k.clone())),
+            (None, None, false) => None,
+            (_, _, true) => bail!("rtsps:// needs --tls-cert FILE and --tls-key FILE"),
+            (_, _, false) => bail!("--tls-cert and --tls-key serve rtsps://…, not rtsp://"),
+        };
+        if user.is_none() && !endpoint.loopback() {
+            eprintln!(
+                "warning: {}://{}:{}{} is open to anyone who can reach port {}: no --rtsp-user{}",
+                endpoint.scheme(),
+                endpoint.host,
+                endpoint.port,
+                endpoint.path,
+                endpoint.port,
+                if tls.is_none() {
+                    ", no TLS (rtsps://)"
+                } else {
+                    ""
+                }
+            );
+        }
+        Ok(Access {
+            user,
+            digest: args.rtsp_auth == crate::args::RtspAuth::Digest,
+            tls,
+        })
+    }
+
+    /// The server's RTSPAuth, and the role the factory must grant (None: no control).
+    fn apply(
+        &self,
+        server: &gst_rtsp_server::RTSPServer,
+        factory: &gst_rtsp_server::RTSPMediaFactory,
+    ) -> Result<()> {
+        if self.user.is_none() && self.tls.is_none() {
+            return Ok(());
+        }
+        let auth = gst_rtsp_server::RTSPAuth::new();
+        let role = |name: &str| {
+            gst_rtsp_server::RTSPToken::builder()
+                .field(gst_rtsp_server::RTSP_TOKEN_MEDIA_FACTORY_ROLE, name)
+                .build()
+        };
+        match &self.user {
+            Some((user, password)) => {
+                if self.digest {
+                    auth.add_digest(user, password, &role("viewer"));
+                    auth.set_supported_methods(gst_rtsp_server::gst_rtsp::RTSPAuthMethod::Digest);
+                } else {
+                    auth.add_basic(
+                        &gst_rtsp_server::RTSPAuth::make_basic(user, password),
+                        &role("viewer"),
+                    );
+                }
+            }
+            // TLS alone: anyone who completes the handshake watches.
+            None => auth.set_default_token(Some(&mut role("viewer"))),
+        }
+        if let Some((cert, key)) = &self.tls {
+            let certificate =
+                gst_rtsp_server::gio::TlsCertificate::from_files(cert, key).map_err(|e| {
+                    anyhow!(
+                        "--tls-cert {} / --tls-key {}: {e}",
+                        cert.display(),
+                        key.display()
+                    )
+                })?;
+            auth.set_tls_certificate(Some(&certificate));
+        }
+        factory.add_role_from_structure(
+            &gst::Structure::builder("viewer")
+                .field(gst_rtsp_server::RTSP_PERM_MEDIA_FACTORY_ACCESS, true)
+                .field(gst_rtsp_server::RTSP_PERM_MEDIA_FACTORY_CONSTRUCT, true)
+                .build(),
+        );
+        server.set_auth(Some(&auth));
+        Ok(())
+    }
+}
+
+/// Warns when a secret file can be read by other users.
+pub fn warn_if_shared(file: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(m) = std::fs::metadata(file) {
+        if m.permissions().mode() & 0o044 != 0 {
+            eprintln!(
+                "warning: {} can be read by other users (chmod 600 it)",
+                file.display()
+            );
+        }
+    }
+}
+
 /// A low-latency H.264 encoder for streaming at `kbps` kbit/s, as a gst-launch fragment.
 pub fn streaming_h264(kbps: u32) -> Result<String> {
     match first_installed(&["x264enc", "openh264enc"]) {
@@ -122,10 +268,15 @@ pub struct Server {
 }
 
 impl Server {
-    fn start(endpoint: &Endpoint, factory: &gst_rtsp_server::RTSPMediaFactory) -> Result<Self> {
+    fn start(
+        endpoint: &Endpoint,
+        factory: &gst_rtsp_server::RTSPMediaFactory,
+        access: &Access,
+    ) -> Result<Self> {
         let server = gst_rtsp_server::RTSPServer::new();
         server.set_address(&endpoint.host);
         server.set_service(&endpoint.port.to_string());
+        access.apply(&server, factory)?;
         server
             .mount_points()
             .context("RTSP server without mount points")?
@@ -203,7 +354,7 @@ pub struct Restream {
 }
 
 impl Restream {
-    pub fn start(endpoint: &Endpoint, kbps: u32) -> Result<Self> {
+    pub fn start(endpoint: &Endpoint, kbps: u32, access: &Access) -> Result<Self> {
         let factory = gst_rtsp_server::RTSPMediaFactory::new();
         factory.set_launch(&format!(
             "( appsrc name=frames is-live=true format=time max-buffers=5 max-bytes=0 max-time=0 ! videoconvert ! \
@@ -230,7 +381,7 @@ impl Restream {
                 }
             }
         });
-        let server = Server::start(endpoint, &factory)?;
+        let server = Server::start(endpoint, &factory, access)?;
         Ok(Restream {
             _server: server,
             sources,
@@ -260,7 +411,12 @@ impl Restream {
 }
 
 /// `beitseg serve FILE URL`: plays a video file as an RTSP camera would (live, H.264).
-pub fn serve_file(input: &Path, url: &str, looped: bool) -> Result<()> {
+pub fn serve_file(
+    input: &Path,
+    url: &str,
+    looped: bool,
+    access: &crate::args::AccessArgs,
+) -> Result<()> {
     if !input.is_file() {
         bail!("input {}: no such file", input.display());
     }
@@ -275,13 +431,14 @@ pub fn serve_file(input: &Path, url: &str, looped: bool) -> Result<()> {
         );
     }
     let endpoint = Endpoint::parse(url)?;
+    let access = Access::from_args(access, &endpoint)?;
     let location = input
         .canonicalize()
         .with_context(|| format!("input {}", input.display()))?;
     let uri = gst::glib::filename_to_uri(&location, None)
         .map_err(|e| anyhow!("input {}: {e}", input.display()))?;
     if looped {
-        return serve_looped(input, &uri, &endpoint);
+        return serve_looped(input, &uri, &endpoint, &access);
     }
     let source = format!("uridecodebin uri=\"{uri}\"");
     let factory = gst_rtsp_server::RTSPMediaFactory::new();
@@ -291,7 +448,7 @@ pub fn serve_file(input: &Path, url: &str, looped: bool) -> Result<()> {
     ));
     // Each client gets its own playback from the start of the file.
     factory.set_shared(false);
-    let _server = Server::start(&endpoint, &factory)?;
+    let _server = Server::start(&endpoint, &factory, &access)?;
     eprintln!(
         "serving {} at {} (Ctrl-C stops)",
         input.display(),
@@ -308,7 +465,7 @@ pub fn serve_file(input: &Path, url: &str, looped: bool) -> Result<()> {
 
 /// `beitseg serve --loop`: the file played on and on in real time, restreamed live to every
 /// client (who joins mid-stream, as with a real camera).
-fn serve_looped(input: &Path, uri: &str, endpoint: &Endpoint) -> Result<()> {
+fn serve_looped(input: &Path, uri: &str, endpoint: &Endpoint, access: &Access) -> Result<()> {
     let pipeline = gst::parse::launch(&format!(
         "uridecodebin uri=\"{uri}\" ! videoconvert ! video/x-raw,format=I420 ! \
          appsink name=frames sync=true max-buffers=2"
@@ -316,7 +473,7 @@ fn serve_looped(input: &Path, uri: &str, endpoint: &Endpoint) -> Result<()> {
     .map_err(|e| anyhow!("cannot build the player: {e}"))?
     .downcast::<gst::Pipeline>()
     .map_err(|_| anyhow!("the player is not a pipeline"))?;
-    let restream = Arc::new(Restream::start(endpoint, 4000)?);
+    let restream = Arc::new(Restream::start(endpoint, 4000, access)?);
     let sink = pipeline
         .by_name("frames")
         .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
@@ -389,11 +546,16 @@ mod tests {
             Endpoint {
                 host: "0.0.0.0".into(),
                 port: 8555,
-                path: "/seg/hd".into()
+                path: "/seg/hd".into(),
+                tls: false,
             }
         );
         assert_eq!(Endpoint::parse("rtsp://localhost/x").unwrap().port, 8554);
         assert_eq!(Endpoint::parse("RTSP://h:1/x").unwrap().path, "/x");
+        let tls = Endpoint::parse("rtsps://127.0.0.1:8322/s").unwrap();
+        assert!(tls.tls && tls.loopback());
+        assert_eq!(tls.client_url(), "rtsps://127.0.0.1:8322/s");
+        assert!(!Endpoint::parse("rtsp://0.0.0.0:1/s").unwrap().loopback());
         assert_eq!(
             Endpoint::parse("rtsp://0.0.0.0:9/a").unwrap().client_url(),
             "rtsp://127.0.0.1:9/a"
