@@ -658,3 +658,54 @@ fn digest_authentication_works_too() {
     let (ok, err) = stderr.finish(child, Duration::from_secs(30));
     assert!(ok, "{err}");
 }
+
+/// A camera's password can stay off the command line: `${NAME}` from the environment, or
+/// `--input-file` (a file others may read is a warning); either way it is never printed.
+#[test]
+fn a_cameras_password_comes_from_the_environment_or_a_file() {
+    let port = free_port();
+    let _camera = Camera::start(port);
+    let dir = TempDir::new("rtsp-env-secret");
+    let out = dir.join("x.mp4");
+    let out = out.to_str().unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_beitseg"))
+        .args([
+            "run",
+            &format!("rtsp://admin:${{CAM_PW}}@127.0.0.1:{port}/cam"),
+            "--transport",
+            "tcp",
+            "--frames",
+            "10",
+            "-o",
+            out,
+        ])
+        .env("CAM_PW", "env-s3cret")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{err}");
+    assert!(!err.contains("env-s3cret"), "{err}");
+    let file = dir.join("camera.txt");
+    std::fs::write(
+        &file,
+        format!(
+            "# the yard camera\nrtsp://admin:file-s3cret@127.0.0.1:{}/cam\n",
+            free_port()
+        ),
+    )
+    .unwrap();
+    let (ok, _, err) = beitseg(&[
+        "run",
+        "--input-file",
+        file.to_str().unwrap(),
+        "--no-reconnect",
+        "-o",
+        out,
+    ]);
+    assert!(!ok);
+    assert!(err.contains("can be read by other users"), "{err}");
+    assert!(err.contains("rtsp://***@127.0.0.1"), "{err}");
+    assert!(!err.contains("file-s3cret"), "{err}");
+    let (ok, _, err) = beitseg(&["run", "rtsp://a:${BEITSEG_UNSET_PW}@cam/x", "-o", out]);
+    assert!(!ok && err.contains("BEITSEG_UNSET_PW is not set"), "{err}");
+}

@@ -29,11 +29,17 @@ impl Transport {
     }
 }
 
-#[derive(clap::Args)]
+#[derive(clap::Args, Clone)]
 pub struct RunArgs {
-    /// What to segment: a video or image file, a URI (file://, http(s)://), an RTSP camera
-    /// (rtsp://…), a V4L2 device (/dev/video0), or `test` for a test pattern.
+    /// What to segment: a video or image file, a folder of images, a URI (file://,
+    /// http(s)://), an RTSP camera (rtsp://…), a V4L2 device (/dev/video0), or `test` for a test
+    /// pattern. `${NAME}` is replaced by the environment variable NAME, so that a camera's
+    /// password need not be on the command line: 'rtsp://admin:${CAM_PASSWORD}@cam/stream'.
+    #[arg(required_unless_present = "input_file", default_value = "")]
     pub input: String,
+    /// Read INPUT from the first line of this file (chmod 600: it may hold a password).
+    #[arg(long, value_name = "FILE", conflicts_with = "input")]
+    pub input_file: Option<PathBuf>,
     /// Where the result goes: a .mp4, .mkv or .webm file; a .png (image input); a folder (one
     /// PNG per frame, class-id masks unless --mode says otherwise); rtsp://HOST:PORT/PATH to serve
     /// it; or `display`. Default: out/<input name>-seg.mp4 (.png for an image).
@@ -145,7 +151,7 @@ pub struct AccessArgs {
 
 /// The element's other properties, under their own names (`gst-inspect-1.0 beitseg`). Each is
 /// checked against the element's own range before anything is opened.
-#[derive(clap::Args, Default)]
+#[derive(clap::Args, Default, Clone)]
 pub struct ElementArgs {
     /// How frames are fitted to the model input.
     #[arg(long, value_enum)]

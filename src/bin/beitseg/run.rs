@@ -110,6 +110,11 @@ fn explain(
 }
 
 pub fn run(args: &RunArgs) -> Result<()> {
+    // The input with its secrets filled in (from the environment or a file), used from here on.
+    let args = &RunArgs {
+        input: crate::secrets::resolve_input(args)?,
+        ..args.clone()
+    };
     let input = Input::parse(&args.input, args.num_buffers)?;
     if let Input::Images(dir) = &input {
         return crate::images::run_folder(args, dir);

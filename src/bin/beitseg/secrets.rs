@@ -30,9 +30,65 @@ pub(crate) fn masked(text: &str) -> String {
     out
 }
 
+/// `text` with every `${NAME}` replaced by the environment variable NAME (an error names the
+/// variable that is not set, never its value).
+pub(crate) fn expand_env(text: &str) -> anyhow::Result<String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let Some(end) = after.find('}') else {
+            anyhow::bail!("input: an unclosed ${{ in it");
+        };
+        let name = &after[..end];
+        let value = std::env::var(name)
+            .map_err(|_| anyhow::anyhow!("input: the environment variable {name} is not set"))?;
+        out.push_str(&value);
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// The input as given (`${NAME}` expanded), or the first line of `--input-file` (a file others
+/// may read is a warning).
+pub(crate) fn resolve_input(args: &crate::args::RunArgs) -> anyhow::Result<String> {
+    let text = match &args.input_file {
+        Some(file) => {
+            let content = std::fs::read_to_string(file)
+                .map_err(|e| anyhow::anyhow!("--input-file {}: {e}", file.display()))?;
+            crate::server::warn_if_shared(file);
+            content
+                .lines()
+                .map(str::trim)
+                .find(|l| !l.is_empty() && !l.starts_with('#'))
+                .ok_or_else(|| anyhow::anyhow!("--input-file {}: no input in it", file.display()))?
+                .to_string()
+        }
+        None => args.input.clone(),
+    };
+    expand_env(&text)
+}
+
 #[cfg(test)]
 mod tests {
-    use super::masked;
+    use super::{expand_env, masked};
+
+    #[test]
+    fn environment_variables_fill_in_the_input() {
+        // PATH is set in every process; no set_var in a multi-threaded test binary.
+        let path = std::env::var("PATH").unwrap();
+        assert_eq!(
+            expand_env("rtsp://a:${PATH}@cam/x").unwrap(),
+            format!("rtsp://a:{path}@cam/x")
+        );
+        let err = expand_env("rtsp://a:${BEITSEG_NOT_SET_ANYWHERE}@c/x").unwrap_err();
+        assert!(err
+            .to_string()
+            .contains("BEITSEG_NOT_SET_ANYWHERE is not set"));
+        assert_eq!(expand_env("plain.mp4").unwrap(), "plain.mp4");
+    }
 
     #[test]
     fn userinfo_is_masked_wherever_a_url_appears() {
