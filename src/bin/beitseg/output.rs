@@ -259,6 +259,9 @@ pub(crate) fn video_writer(
         );
     };
     let enc = match factory {
+        // Live frames arrive at uneven times: without B-frames no frame is presented after
+        // the track's end (mp4mux's duration follows decoding order), none is lost.
+        "x264enc" if live => format!("x264enc bitrate={kbps} speed-preset=veryfast bframes=0"),
         "x264enc" => format!("x264enc bitrate={kbps} speed-preset=veryfast"),
         enc => format!("{enc} bitrate={}", kbps * 1000),
     };
