@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use gstbeitseg::model::{Layout, Model, ModelInfo, OutputKind, Overrides, Precision};
 use gstbeitseg::provider::ProviderRequest;
 use gstbeitseg::ProviderSetting;
@@ -18,12 +18,7 @@ fn precision(p: Precision) -> &'static str {
 }
 
 pub fn inspect(model: &Path, provider: ProviderSetting) -> Result<()> {
-    if model.is_dir() {
-        bail!("model {}: a folder, not an .onnx file", model.display());
-    }
-    if !model.is_file() {
-        bail!("model {}: no such file", model.display());
-    }
+    crate::options::check_model(model)?;
     let with = |provider: ProviderSetting| Overrides {
         provider: ProviderRequest {
             provider: provider.into(),

@@ -103,7 +103,11 @@ pub(crate) fn check_args(args: &RunArgs) -> Result<()> {
             bail!("--duration {d}: must be a positive number of seconds");
         }
     }
-    let model = args.model.clone().unwrap_or_else(default_model);
+    check_model(&args.model.clone().unwrap_or_else(default_model))
+}
+
+/// A model path that can be opened (a named pipe too), or a one-line reason.
+pub(crate) fn check_model(model: &std::path::Path) -> Result<()> {
     if model.is_dir() {
         bail!("model {}: a folder, not an .onnx file", model.display());
     }
