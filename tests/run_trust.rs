@@ -138,6 +138,7 @@ fn a_failed_run_leaves_every_existing_file_as_it_was() {
     std::os::unix::fs::symlink(&keep, &link).unwrap();
     let missing_model = dir.join("missing.onnx");
     let clip_path = sample("sample.mp4");
+    let keep_uri = format!("file://{}", keep.display());
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (vec![s(&text), "-o", s(&keep)], "input"),
         (
@@ -150,6 +151,7 @@ fn a_failed_run_leaves_every_existing_file_as_it_was() {
         ),
         (vec![s(&keep), "-o", s(&keep)], "that is the input"),
         (vec![s(&keep), "-o", s(&link)], "that is the input"),
+        (vec![&keep_uri, "-o", s(&keep)], "that is the input"),
     ];
     for (args, says) in cases {
         let mut full = vec!["run"];
@@ -369,6 +371,17 @@ fn every_element_property_has_a_checked_flag() {
             "--labels /no/such/labels.txt: no such file",
         ),
         ("--provider", "gpu", "invalid value 'gpu'"),
+        (
+            "--duration",
+            "-1",
+            "--duration -1: must be a positive number of seconds",
+        ),
+        ("--alpha", "-0.1", "--alpha -0.1: must be between 0 and 1"),
+        (
+            "--segment-time",
+            "0",
+            "--segment-time 0: must be a positive number",
+        ),
     ] {
         let (ok, _, err) = beitseg(&["run", s(&input), flag, value, "-o", s(&out)]);
         assert!(!ok, "{flag} {value} succeeded");
@@ -761,4 +774,22 @@ fn a_folder_of_images_gives_one_png_per_image() {
     // Not over an earlier run's results.
     let (ok, _, err) = beitseg(&["run", s(&photos), "-o", &format!("{}/", out.display())]);
     assert!(!ok && err.contains("already exists"), "{err}");
+    // Two photos that would give one name: refused before anything is written.
+    std::fs::copy(astronaut(), photos.join("chelsea.jpg.png")).unwrap();
+    std::fs::copy(rotated_photo(&dir), photos.join("astronaut.jpg")).unwrap();
+    let again = dir.join("again");
+    let (ok, _, err) = beitseg(&["run", s(&photos), "-o", &format!("{}/", again.display())]);
+    assert!(!ok && err.contains("would both be written to"), "{err}");
+    assert!(!again.exists());
+    // A file that only looks like a photo is named.
+    let bad = dir.join("bad");
+    std::fs::create_dir_all(&bad).unwrap();
+    std::fs::write(bad.join("b.png"), "<html>").unwrap();
+    let (ok, _, err) = beitseg(&[
+        "run",
+        s(&bad),
+        "-o",
+        &format!("{}/", dir.join("bad-out").display()),
+    ]);
+    assert!(!ok && err.contains("b.png: not an image"), "{err}");
 }

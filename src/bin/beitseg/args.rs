@@ -52,7 +52,7 @@ pub struct RunArgs {
     #[arg(long, value_enum)]
     pub mode: Option<Mode>,
     /// Overlay opacity, 0 to 1.
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, default_value_t = 0.5, allow_negative_numbers = true)]
     pub alpha: f64,
     /// Class ids or names to draw, comma-separated (default: all).
     #[arg(long)]
@@ -93,22 +93,22 @@ pub struct RunArgs {
     #[arg(long)]
     pub no_reconnect: bool,
     /// RTSP input: seconds without a frame before the camera counts as lost.
-    #[arg(long, default_value_t = 5.0)]
+    #[arg(long, default_value_t = 5.0, allow_negative_numbers = true)]
     pub stall_timeout: f64,
     /// RTSP input: give up (error) after this many seconds without the camera; 0: never.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
     pub give_up_after: f64,
     /// Stop after this many frames (a quick preview).
     #[arg(long, value_name = "N")]
     pub frames: Option<u64>,
     /// Stop after this many seconds of the input (a quick preview).
-    #[arg(long, value_name = "SECONDS")]
+    #[arg(long, value_name = "SECONDS", allow_negative_numbers = true)]
     pub duration: Option<f64>,
     /// Split a video output into files of this many seconds (NAME_00000.mp4, NAME_00001.mp4…),
     /// each complete and playable on its own, as camera recorders do.
-    #[arg(long, value_name = "SECONDS")]
+    #[arg(long, value_name = "SECONDS", allow_negative_numbers = true)]
     pub segment_time: Option<f64>,
-    /// Leave the input's audio out (by default every audio stream is kept).
+    /// Leave the input's audio out (by default its first audio stream is kept).
     #[arg(long)]
     pub no_audio: bool,
     /// Keep the frames' orientation as stored (by default an image's or video's orientation tag

@@ -34,7 +34,7 @@ pub(crate) fn branch(input: &Input, mux: &str, output: &str) -> Result<Option<Au
         return Ok(Some(Audio {
             branch: format!(
                 "filesrc location={} ! parsebin name=audio  audio. ! capsfilter name=audiocaps ! \
-                 queue ! mux.audio_0",
+                 queue name=audioq ! mux.audio_0",
                 quoted(&path.display().to_string()),
             ),
             caps: Some(codec_caps(&caps)),
@@ -56,7 +56,8 @@ pub(crate) fn branch(input: &Input, mux: &str, output: &str) -> Result<Option<Au
     };
     Ok(Some(Audio {
         branch: format!(
-            "dec. ! audio/x-raw ! queue ! audioconvert ! audioresample ! {encoder} ! queue ! mux.audio_0"
+            "dec. ! audio/x-raw ! queue ! audioconvert ! audioresample ! {encoder} ! \
+             queue name=audioq ! mux.audio_0"
         ),
         caps: None,
     }))

@@ -59,14 +59,19 @@ fn decode(path: &Path, upright: bool) -> Result<gst::Sample> {
         .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
         .context("decoder without its appsink")?;
     let _ = pipeline.set_state(gst::State::Playing);
-    let sample = sink.try_pull_sample(gst::ClockTime::from_seconds(30));
-    let error = pipeline.bus().and_then(|b| {
-        b.pop_filtered(&[gst::MessageType::Error])
-            .map(|m| match m.view() {
-                gst::MessageView::Error(e) => e.error().to_string(),
-                _ => String::new(),
-            })
-    });
+    // The picture, or the decoder's error as soon as it comes (at most 30 s).
+    let bus = pipeline.bus().context("decoder without a bus")?;
+    let t0 = std::time::Instant::now();
+    let (mut sample, mut error) = (None, None);
+    while sample.is_none() && error.is_none() && t0.elapsed() < std::time::Duration::from_secs(30) {
+        sample = sink.try_pull_sample(gst::ClockTime::from_mseconds(50));
+        error = bus
+            .pop_filtered(&[gst::MessageType::Error])
+            .and_then(|m| match m.view() {
+                gst::MessageView::Error(e) => Some(e.error().to_string()),
+                _ => None,
+            });
+    }
     let _ = pipeline.set_state(gst::State::Null);
     sample.ok_or_else(|| {
         anyhow!(
@@ -97,6 +102,18 @@ pub(crate) fn run_folder(args: &RunArgs, dir: &Path) -> Result<()> {
             ))
         })
         .collect();
+    // a.jpg and a.png would both become a.png.
+    for (i, t) in targets.iter().enumerate() {
+        if let Some(j) = targets[..i].iter().position(|u| u == t) {
+            bail!(
+                "input {}: {} and {} would both be written to {}; rename one",
+                dir.display(),
+                images[j].display(),
+                images[i].display(),
+                t.display()
+            );
+        }
+    }
     if let Some(t) = targets.iter().find(|t| t.exists()) {
         bail!(
             "output {}: {} already exists (an earlier run?); remove it or choose another folder",

@@ -54,6 +54,15 @@ impl Input {
         {
             return Ok(Input::Rtsp(s.to_string()));
         }
+        if lower.starts_with("file://") {
+            // A local file by another name: the same checks as a path (never overwritten by
+            // its own output, probed before anything opens).
+            let path = url::Url::parse(s)
+                .ok()
+                .and_then(|u| u.to_file_path().ok())
+                .ok_or_else(|| anyhow!("input {s}: not a local file URI"))?;
+            return Self::parse(&path.to_string_lossy(), num_buffers);
+        }
         if s.contains("://") {
             if gst::Element::make_from_uri(gst::URIType::Src, s, None).is_ok() {
                 return Ok(Input::Uri(s.to_string()));
@@ -171,11 +180,14 @@ pub(crate) fn streams(path: &Path) -> Vec<gst::Caps> {
     }
     let found: Arc<Mutex<Vec<gst::Caps>>> = Default::default();
     let done = Arc::new(AtomicBool::new(false));
+    let last_pad: Arc<Mutex<Option<std::time::Instant>>> = Default::default();
     parse.connect_pad_added({
         let found = found.clone();
+        let last_pad = last_pad.clone();
         move |_, pad| {
             let caps = pad.current_caps().unwrap_or_else(|| pad.query_caps(None));
             found.lock().unwrap_or_else(|p| p.into_inner()).push(caps);
+            *last_pad.lock().unwrap_or_else(|p| p.into_inner()) = Some(std::time::Instant::now());
         }
     });
     parse.connect_no_more_pads({
@@ -186,7 +198,14 @@ pub(crate) fn streams(path: &Path) -> Vec<gst::Caps> {
     // Every stream exposed, or an error (what was found is the answer), within 5 s.
     if let Some(bus) = pipeline.bus() {
         let t0 = std::time::Instant::now();
-        while !done.load(Ordering::SeqCst) && t0.elapsed() < Duration::from_secs(5) {
+        // A demuxer exposes its streams together: 300 ms without a new one is the end too.
+        let quiet = || {
+            last_pad
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .is_some_and(|t| t.elapsed() > Duration::from_millis(300))
+        };
+        while !done.load(Ordering::SeqCst) && !quiet() && t0.elapsed() < Duration::from_secs(5) {
             if bus
                 .timed_pop_filtered(
                     gst::ClockTime::from_mseconds(20),

@@ -40,9 +40,6 @@ pub(crate) fn configure(
     mode: gstbeitseg::Mode,
     drop_policy: gstbeitseg::DropPolicy,
 ) -> Result<()> {
-    if !(0.0..=1.0).contains(&args.alpha) {
-        bail!("--alpha {}: must be between 0 and 1", args.alpha);
-    }
     seg.set_property("alpha", args.alpha);
     set_checked(seg, "--workers", "workers", args.workers)?;
     set_checked(seg, "--batch-size", "batch-size", args.batch_size)?;
@@ -89,6 +86,17 @@ pub(crate) fn configure(
 
 /// Checks the options that need no pipeline.
 pub(crate) fn check_args(args: &RunArgs) -> Result<()> {
+    if !(0.0..=1.0).contains(&args.alpha) {
+        bail!("--alpha {}: must be between 0 and 1", args.alpha);
+    }
+    for (flag, v) in [
+        ("--stall-timeout", args.stall_timeout),
+        ("--give-up-after", args.give_up_after),
+    ] {
+        if !(v >= 0.0 && v.is_finite()) {
+            bail!("{flag} {v}: must be a number of seconds, 0 or more");
+        }
+    }
     if args.bitrate == 0 || args.bitrate > 2_048_000 {
         bail!(
             "--bitrate {}: must be between 1 and 2048000 kbit/s",
@@ -120,6 +128,33 @@ pub(crate) fn check_model(model: &std::path::Path) -> Result<()> {
 /// Stops the run after `--frames` frames or `--duration` seconds of input: frames past the
 /// limit are dropped before the element and `limit_reached` is set for the main loop, which
 /// then ends the stream.
+/// `--duration S` on the audio too: audio from S seconds after its first sample on is dropped
+/// before the muxer (the video's limit is the same, from its own first frame).
+pub(crate) fn limit_audio(pipeline: &gst::Pipeline, args: &RunArgs) {
+    let (Some(seconds), Some(queue)) = (args.duration, pipeline.by_name("audioq")) else {
+        return;
+    };
+    let Some(pad) = queue.static_pad("sink") else {
+        return;
+    };
+    let duration = gst::ClockTime::from_seconds_f64(seconds);
+    let first = std::sync::Mutex::new(None::<gst::ClockTime>);
+    pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+        let Some(pts) = info.buffer().and_then(|b| b.pts()) else {
+            return gst::PadProbeReturn::Ok;
+        };
+        let start = *first
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_or_insert(pts);
+        if pts >= start + duration {
+            gst::PadProbeReturn::Drop
+        } else {
+            gst::PadProbeReturn::Ok
+        }
+    });
+}
+
 pub(crate) fn limit(
     seg: &gst::Element,
     args: &RunArgs,

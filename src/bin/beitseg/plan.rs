@@ -123,7 +123,9 @@ pub(crate) fn plan(args: &RunArgs, input: &Input, size: Option<(u32, u32)>) -> R
                 Some(_) => Write::segments("mux", p)?,
                 None => Write::file("out", p),
             });
-            if !args.no_audio && mode != Mode::Mask {
+            // A preview of N frames leaves the audio out (where N frames end in the audio is
+            // not known before they are decoded); `--duration` cuts both at the same time.
+            if !args.no_audio && mode != Mode::Mask && args.frames.is_none() {
                 audio = crate::audio::branch(input, mux, &output_arg)?;
             }
             format!("videoconvert ! {writer}")

@@ -169,6 +169,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
     }
     let limit_reached = Arc::new(AtomicBool::new(false));
     limit(&seg, args, limit_reached.clone())?;
+    crate::options::limit_audio(&pipeline, args);
     let bus = pipeline.bus().context("pipeline without a bus")?;
 
     let restream = match &plan.output {
@@ -392,6 +393,10 @@ pub fn run(args: &RunArgs) -> Result<()> {
             })
             .unwrap_or_default();
         let load = load_seconds.map_or(String::new(), |s| format!(", model loaded in {s:.1} s"));
+        if stats.get::<u64>("frames-out").unwrap_or(0) == 0 && !plan.writes.is_empty() {
+            // Nothing to show: the error below says so.
+            return Ok(());
+        }
         eprintln!(
             "{verb} {}: {} frames in {:.1} s ({} dropped{reconnects}{load})",
             plan.shown_as,
