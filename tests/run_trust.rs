@@ -425,6 +425,8 @@ fn frames_and_duration_limit_a_run() {
     ]);
     assert!(ok, "{err}");
     assert_eq!(count_video_frames(&out), 10, "{err}");
+    // Frames past the limit are released cleanly (before: a GStreamer-CRITICAL for each).
+    assert!(!err.contains("CRITICAL"), "{err}");
     let out = dir.join("second.mp4");
     let (ok, _, err) = beitseg(&[
         "run",

@@ -128,6 +128,14 @@ pub(crate) fn check_model(model: &std::path::Path) -> Result<()> {
 /// Stops the run after `--frames` frames or `--duration` seconds of input: frames past the
 /// limit are dropped before the element and `limit_reached` is set for the main loop, which
 /// then ends the stream.
+/// Drops the probed buffer: taken and released here, reported as handled (returning `Drop`
+/// with the buffer still in `info` made GStreamer unref it a second time, as a NULL, with a
+/// GStreamer-CRITICAL per dropped frame).
+fn drop_buffer(info: &mut gst::PadProbeInfo) -> gst::PadProbeReturn {
+    drop(info.take_buffer());
+    gst::PadProbeReturn::Handled
+}
+
 /// `--duration S` on the audio too: audio from S seconds after its first sample on is dropped
 /// before the muxer (the video's limit is the same, from its own first frame).
 pub(crate) fn limit_audio(pipeline: &gst::Pipeline, args: &RunArgs) {
@@ -148,7 +156,7 @@ pub(crate) fn limit_audio(pipeline: &gst::Pipeline, args: &RunArgs) {
             .unwrap_or_else(|p| p.into_inner())
             .get_or_insert(pts);
         if pts >= start + duration {
-            gst::PadProbeReturn::Drop
+            drop_buffer(info)
         } else {
             gst::PadProbeReturn::Ok
         }
@@ -181,7 +189,7 @@ pub(crate) fn limit(
         };
         if limit_reached.load(Ordering::SeqCst) || past_time || frames.is_some_and(|n| *seen >= n) {
             limit_reached.store(true, Ordering::SeqCst);
-            return gst::PadProbeReturn::Drop;
+            return drop_buffer(info);
         }
         *seen += 1;
         if frames.is_some_and(|n| *seen >= n) {
