@@ -125,21 +125,13 @@ impl BeitSeg {
         let info = model.info().clone();
         let provider_line = info.provider_line();
         if !info.provider_notes.is_empty() {
-            // A runtime built without GPU providers (the CPU wheel) has nothing better to
-            // offer: that is an info, not a warning. A GPU provider that is there and fails is.
-            let gpu_runtime = provider::compiled_in().is_ok_and(|names| names.len() > 1);
-            if gpu_runtime {
-                gst::element_imp_warning!(
-                    self,
-                    gst::LibraryError::Init,
-                    ["provider=auto is using {provider_line}"]
-                );
+            // A runtime without GPU providers (the CPU wheel) has nothing better to offer: an
+            // info. A GPU provider that is there and fails: a warning.
+            let note = format!("provider=auto is using {provider_line}");
+            if provider::compiled_in().is_ok_and(|names| names.len() > 1) {
+                gst::element_imp_warning!(self, gst::LibraryError::Init, ["{note}"]);
             } else {
-                gst::element_imp_info!(
-                    self,
-                    gst::LibraryError::Init,
-                    ["provider=auto is using {provider_line}"]
-                );
+                gst::element_imp_info!(self, gst::LibraryError::Init, ["{note}"]);
             }
         }
         *self.provider_in_use.guard() = Some(provider_line);

@@ -181,18 +181,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
                 .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
                 .context("no appsink for the RTSP output")?;
             let restream = Arc::new(restream);
-            sink.set_callbacks(
-                gst_app::AppSinkCallbacks::builder()
-                    .new_sample({
-                        let restream = restream.clone();
-                        move |sink| {
-                            let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
-                            restream.push(&sample);
-                            Ok(gst::FlowSuccess::Ok)
-                        }
-                    })
-                    .build(),
-            );
+            Restream::feed(&restream, &sink);
             eprintln!("serving the segmented stream at {}", restream.url);
             Some(restream)
         }

@@ -389,6 +389,20 @@ impl Restream {
         })
     }
 
+    /// Hands every frame `sink` receives to the clients of `restream`.
+    pub fn feed(restream: &Arc<Self>, sink: &gst_app::AppSink) {
+        let restream = restream.clone();
+        sink.set_callbacks(
+            gst_app::AppSinkCallbacks::builder()
+                .new_sample(move |sink| {
+                    let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                    restream.push(&sample);
+                    Ok(gst::FlowSuccess::Ok)
+                })
+                .build(),
+        );
+    }
+
     /// Hands a frame to every connected media, timestamped on its own clock.
     pub fn push(&self, sample: &gst::Sample) {
         let (Some(buffer), Some(caps)) = (sample.buffer(), sample.caps_owned()) else {
@@ -478,18 +492,7 @@ fn serve_looped(input: &Path, uri: &str, endpoint: &Endpoint, access: &Access) -
         .by_name("frames")
         .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
         .context("player without its appsink")?;
-    sink.set_callbacks(
-        gst_app::AppSinkCallbacks::builder()
-            .new_sample({
-                let restream = restream.clone();
-                move |sink| {
-                    let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
-                    restream.push(&sample);
-                    Ok(gst::FlowSuccess::Ok)
-                }
-            })
-            .build(),
-    );
+    Restream::feed(&restream, &sink);
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     {
         let stop = stop.clone();
