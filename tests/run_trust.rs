@@ -308,13 +308,7 @@ fn h264_outputs_are_4_2_0() {
          x264enc ! matroskamux ! filesink location=\"{}\"",
         input.display()
     ));
-    pipeline.set_state(gst::State::Playing).unwrap();
-    pipeline
-        .bus()
-        .unwrap()
-        .timed_pop_filtered(gst::ClockTime::from_seconds(30), &[gst::MessageType::Eos])
-        .expect("no 4:4:4 clip");
-    pipeline.set_state(gst::State::Null).unwrap();
+    play_to_eos(&pipeline, "the 4:4:4 clip");
     assert!(
         streams(&input).iter().any(|c| c.contains("4:4:4")),
         "{:?}",
@@ -458,13 +452,7 @@ fn bad_inputs_get_one_plain_line() {
         "audiotestsrc num-buffers=20 ! avenc_aac ! mp4mux ! filesink location=\"{}\"",
         audio_only.display()
     ));
-    pipeline.set_state(gst::State::Playing).unwrap();
-    pipeline
-        .bus()
-        .unwrap()
-        .timed_pop_filtered(gst::ClockTime::from_seconds(30), &[gst::MessageType::Eos])
-        .expect("no audio file");
-    pipeline.set_state(gst::State::Null).unwrap();
+    play_to_eos(&pipeline, "the audio-only file");
     let out = dir.join("out.mp4");
     for (input, says) in [
         (dir.0.clone(), "a folder"),
@@ -591,13 +579,7 @@ fn ffv1_clip(dir: &TempDir, name: &str, w: u32, h: u32, frames: u32) -> PathBuf 
          avenc_ffv1 ! matroskamux ! filesink name=out"
     ));
     element::<gst::Element>(&pipeline, "out").set_property("location", &path);
-    pipeline.set_state(gst::State::Playing).unwrap();
-    pipeline
-        .bus()
-        .unwrap()
-        .timed_pop_filtered(gst::ClockTime::from_seconds(30), &[gst::MessageType::Eos])
-        .expect("the clip was not written in 30 s");
-    pipeline.set_state(gst::State::Null).unwrap();
+    play_to_eos(&pipeline, "the FFV1 clip");
     path
 }
 
@@ -654,13 +636,7 @@ fn rotated_photo(dir: &TempDir) -> PathBuf {
          filesink name=out",
     );
     element::<gst::Element>(&pipeline, "out").set_property("location", &plain);
-    pipeline.set_state(gst::State::Playing).unwrap();
-    pipeline
-        .bus()
-        .unwrap()
-        .timed_pop_filtered(gst::ClockTime::from_seconds(30), &[gst::MessageType::Eos])
-        .expect("no photo");
-    pipeline.set_state(gst::State::Null).unwrap();
+    play_to_eos(&pipeline, "the photo");
     let jpeg = std::fs::read(&plain).unwrap();
     // APP1 "Exif": a little-endian TIFF header, one directory, one entry: 0x0112 SHORT 6.
     let mut tiff = b"II*\0\x08\0\0\0\x01\0".to_vec();

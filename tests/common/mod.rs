@@ -185,6 +185,13 @@ pub fn clip(dir: &TempDir, name: &str, frames: u32, fps: u32, audio: bool) -> Pa
          mp4mux name=mux ! filesink location=\"{}\"",
         path.display()
     ));
+    play_to_eos(&pipeline, "the clip");
+    path
+}
+
+/// Plays a pipeline that writes something (`what`) to its end: EOS within 60 s, or the test
+/// fails with the error or the timeout.
+pub fn play_to_eos(pipeline: &gst::Pipeline, what: &str) {
     pipeline.set_state(gst::State::Playing).unwrap();
     let msg = pipeline
         .bus()
@@ -193,10 +200,12 @@ pub fn clip(dir: &TempDir, name: &str, frames: u32, fps: u32, audio: bool) -> Pa
             gst::ClockTime::from_seconds(60),
             &[gst::MessageType::Eos, gst::MessageType::Error],
         )
-        .expect("the clip was not written in 60 s");
-    assert!(matches!(msg.view(), gst::MessageView::Eos(_)), "{msg:?}");
+        .unwrap_or_else(|| panic!("{what} was not written in 60 s"));
     pipeline.set_state(gst::State::Null).unwrap();
-    path
+    assert!(
+        matches!(msg.view(), gst::MessageView::Eos(_)),
+        "{what}: {msg:?}"
+    );
 }
 
 /// The `beitseg` command line: (success, stdout, stderr).
