@@ -25,6 +25,39 @@ fn stats(el: &gst::Element) -> gst::Structure {
     el.property::<gst::Structure>("stats")
 }
 
+/// A source that floods (1000 frames/s, far more than one worker segments) under
+/// drop-policy=none: the element holds the source back instead of queueing without bound, and
+/// every frame comes out.
+#[test]
+fn a_flood_under_drop_policy_none_is_held_back_not_queued() {
+    let (pipeline, seg) = play_live(
+        "num-buffers=60 pattern=ball ! video/x-raw,format=RGB,width=160,height=120,framerate=1000/1",
+        "workers=1 max-in-flight=3 drop-policy=none",
+        "fakesink sync=false",
+    );
+    let bus = pipeline.bus().unwrap();
+    let mut max_depth = 0;
+    loop {
+        let msg = bus.timed_pop(gst::ClockTime::from_mseconds(5));
+        max_depth = max_depth.max(stats(&seg).get::<u32>("queue-depth").unwrap());
+        match msg.as_ref().map(|m| m.view()) {
+            Some(gst::MessageView::Eos(_)) => break,
+            Some(gst::MessageView::Error(e)) => panic!("{} {:?}", e.error(), e.debug()),
+            _ => {}
+        }
+    }
+    let s = stats(&seg);
+    pipeline.set_state(gst::State::Null).unwrap();
+    assert_eq!(s.get::<u64>("frames-in").unwrap(), 60, "{s}");
+    assert_eq!(s.get::<u64>("frames-out").unwrap(), 60, "{s}");
+    assert_eq!(s.get::<u64>("dropped").unwrap(), 0, "{s}");
+    assert!(max_depth >= 1, "the queue was seen in use: {s}");
+    assert!(
+        max_depth <= 3,
+        "max-in-flight bounds the queue: {max_depth}"
+    );
+}
+
 #[test]
 fn slow_sink_with_drop_oldest_drops_counts_and_stays_bounded() {
     // 30 fps live camera, ~100 ms a frame in the tiny BEiT on one worker, and a sink that takes

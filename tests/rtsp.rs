@@ -439,6 +439,39 @@ fn no_password_is_ever_printed() {
     }
 }
 
+/// A camera whose frames are larger than `--max-resolution` ends the run with one line that
+/// says so, from the stream's header (before a decoder allocates), with no reconnection loop and
+/// no output file.
+#[test]
+fn a_camera_larger_than_max_resolution_is_refused() {
+    let port = free_port();
+    let _camera = Camera::start(port);
+    let dir = TempDir::new("rtsp-max-resolution");
+    let out = dir.join("big.mp4");
+    let url = format!("rtsp://127.0.0.1:{port}/cam");
+    let child = spawn(&[
+        "run",
+        &url,
+        "--max-resolution",
+        "160x120",
+        "--provider",
+        "cpu",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    let (ok, err) = finish(child, Duration::from_secs(60));
+    assert!(!ok, "{err}");
+    let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(errors.len(), 1, "{err}");
+    assert!(
+        errors[0].starts_with(&format!("error: camera {url}: "))
+            && errors[0].contains("frames are larger than --max-resolution 160x120"),
+        "{err}"
+    );
+    assert!(!err.contains("reconnecting"), "{err}");
+    assert!(!out.exists());
+}
+
 /// The status line a server answers a DESCRIBE of `path` with (`authorization`: a header value).
 fn describe_status(port: u16, path: &str, authorization: Option<&str>) -> String {
     use std::io::{Read, Write};

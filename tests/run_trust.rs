@@ -453,11 +453,25 @@ fn bad_inputs_get_one_plain_line() {
         audio_only.display()
     ));
     play_to_eos(&pipeline, "the audio-only file");
+    // Past the default --max-resolution (8K): refused from its header, before decoding.
+    let photos = dir.join("photos");
+    std::fs::create_dir(&photos).unwrap();
+    let huge = photos.join("huge.png");
+    let pipeline = launch_pipeline(&format!(
+        "videotestsrc num-buffers=1 pattern=black ! video/x-raw,width=8000,height=4504 ! pngenc ! \
+         filesink location=\"{}\"",
+        huge.display()
+    ));
+    play_to_eos(&pipeline, "the 8000x4504 photo");
     let out = dir.join("out.mp4");
     for (input, says) in [
         (dir.0.clone(), "a folder"),
         (random.clone(), "not a video or image file"),
         (audio_only.clone(), "no video stream"),
+        (
+            huge.clone(),
+            "8000x4504 frames are larger than --max-resolution 7680x4320",
+        ),
     ] {
         let (ok, _, err) = beitseg(&["run", s(&input), "-o", s(&out)]);
         assert!(!ok, "{}", input.display());
@@ -474,6 +488,18 @@ fn bad_inputs_get_one_plain_line() {
             "{line}"
         );
     }
+    // The same photo in a folder of photos: refused, and no empty output folder left behind.
+    let pngs = dir.join("pngs");
+    let (ok, _, err) = beitseg(&["run", s(&photos), "-o", &format!("{}/", s(&pngs))]);
+    assert!(!ok);
+    assert!(
+        err.trim().starts_with(&format!(
+            "error: input {}: 8000x4504 frames are larger than",
+            huge.display()
+        )),
+        "{err}"
+    );
+    assert!(!pngs.exists());
     let (ok, _, err) = beitseg(&[
         "run",
         s(&sample("sample.mp4")),

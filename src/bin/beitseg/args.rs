@@ -111,6 +111,11 @@ pub struct RunArgs {
     /// Leave the input's audio out (by default its first audio stream is kept).
     #[arg(long)]
     pub no_audio: bool,
+    /// Refuse input frames larger than WIDTHxHEIGHT (in either orientation), checked before
+    /// they are decoded: a camera or server cannot make the process allocate without bound.
+    /// `none`: no limit.
+    #[arg(long, value_name = "WxH", default_value = crate::limits::MaxResolution::DEFAULT)]
+    pub max_resolution: crate::limits::MaxResolution,
     /// Keep the frames' orientation as stored (by default an image's or video's orientation tag
     /// is applied).
     #[arg(long)]

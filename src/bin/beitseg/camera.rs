@@ -33,6 +33,8 @@ pub struct CameraOptions {
     pub stall: Duration,
     /// Stop with an error after this long without the camera (None: never).
     pub give_up: Option<Duration>,
+    /// Larger frames end the run (a camera does not change its mind by reconnecting).
+    pub max_resolution: crate::limits::MaxResolution,
 }
 
 enum Link {
@@ -66,6 +68,8 @@ pub struct Camera {
     /// EOS was sent into the camera's own pipeline after its BYE.
     draining: bool,
     pub reconnects: u32,
+    /// Why the camera's stream was refused (see [`crate::limits::MaxResolution::guard`]).
+    refused: Arc<Mutex<Option<String>>>,
 }
 
 /// How long the last packets of a camera may trail its RTCP BYE.
@@ -88,6 +92,7 @@ impl Camera {
             goodbye: Arc::default(),
             draining: false,
             reconnects: 0,
+            refused: Arc::default(),
         };
         camera.connect()?;
         Ok(camera)
@@ -115,7 +120,7 @@ impl Camera {
     fn connect(&mut self) -> Result<()> {
         let protocols = self.options.transport.protocols();
         let pipeline = gst::parse::launch(&format!(
-            "rtspsrc name=camera latency={} protocols={protocols} tcp-timeout={} ! decodebin ! \
+            "rtspsrc name=camera latency={} protocols={protocols} tcp-timeout={} ! decodebin name=dec ! \
              appsink name=frames sync=false max-buffers=2 caps=video/x-raw",
             self.options.latency_ms,
             self.options.stall.as_micros()
@@ -134,6 +139,9 @@ impl Camera {
         if self.options.transport == Transport::Auto {
             // Auto: give up on UDP (and retry over TCP) well before the stall timer fires.
             rtspsrc.set_property("timeout", (self.options.stall.as_micros() / 3) as u64);
+        }
+        if let Some(dec) = pipeline.by_name("dec") {
+            self.refused = self.options.max_resolution.guard(&dec);
         }
         let appsink = pipeline
             .by_name("frames")
@@ -286,6 +294,15 @@ impl Camera {
         while let Some(msg) = bus.as_ref().and_then(|b| b.pop()) {
             match msg.view() {
                 gst::MessageView::Error(e) => {
+                    let refused = self
+                        .refused
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .clone();
+                    if let Some(why) = refused {
+                        self.disconnect();
+                        bail!("camera {}: {why}", self.shown());
+                    }
                     let debug = e.debug().map(|d| d.to_string()).unwrap_or_default();
                     let detail = debug
                         .lines()

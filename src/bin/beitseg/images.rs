@@ -14,6 +14,7 @@ use gstbeitseg::{DropPolicy, Mode};
 
 use crate::args::RunArgs;
 use crate::input::{default_model, exif_orientation, extension, flip_for, IMAGE_EXTENSIONS};
+use crate::limits::MaxResolution;
 use crate::options::{check_args, configure};
 
 /// The images of `dir` (by name), or an error saying there are none.
@@ -38,13 +39,13 @@ pub(crate) fn images_in(dir: &Path) -> Result<Vec<PathBuf>> {
 }
 
 /// One photo decoded to RGB, upright.
-fn decode(path: &Path, upright: bool) -> Result<gst::Sample> {
+fn decode(path: &Path, upright: bool, max: MaxResolution) -> Result<gst::Sample> {
     let flip = match exif_orientation(path) {
         Some(o) if upright && o != 1 => format!("videoflip video-direction={} ! ", flip_for(o)),
         _ => String::new(),
     };
     let pipeline = gst::parse::launch(&format!(
-        "filesrc name=in ! decodebin ! videoconvert ! {flip}videoconvert ! \
+        "filesrc name=in ! decodebin name=dec ! videoconvert ! {flip}videoconvert ! \
          video/x-raw,format=RGB ! appsink name=out sync=false"
     ))
     .map_err(|e| anyhow!("cannot build the decoder: {e}"))?
@@ -54,6 +55,10 @@ fn decode(path: &Path, upright: bool) -> Result<gst::Sample> {
         .by_name("in")
         .context("decoder without its filesrc")?;
     src.set_property("location", path);
+    let refused = pipeline
+        .by_name("dec")
+        .map(|dec| max.guard(&dec))
+        .unwrap_or_default();
     let sink = pipeline
         .by_name("out")
         .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
@@ -73,6 +78,9 @@ fn decode(path: &Path, upright: bool) -> Result<gst::Sample> {
             });
     }
     let _ = pipeline.set_state(gst::State::Null);
+    if let Some(why) = refused.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        bail!("input {}: {why}", path.display());
+    }
     sample.ok_or_else(|| {
         anyhow!(
             "input {}: not an image GStreamer can read{}",
@@ -121,8 +129,27 @@ pub(crate) fn run_folder(args: &RunArgs, dir: &Path) -> Result<()> {
             t.display()
         );
     }
+    let started = std::time::Instant::now();
+    let created = !out.exists();
     std::fs::create_dir_all(&out)
         .with_context(|| format!("output {}: cannot create the folder", out.display()))?;
+    let result = segment_into(args, &images, &targets);
+    if result.is_err() && created {
+        // Only when still empty: the PNGs already written stay, each one complete.
+        let _ = std::fs::remove_dir(&out);
+    }
+    result?;
+    eprintln!(
+        "wrote {}: {} images in {:.1} s",
+        out.display(),
+        images.len(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// Segments each image into its target, in order, through one element.
+fn segment_into(args: &RunArgs, images: &[PathBuf], targets: &[PathBuf]) -> Result<()> {
     let model = args.model.clone().unwrap_or_else(default_model);
     let pipeline = gst::parse::launch(
         "appsrc name=frames format=time ! videoconvert ! beitseg name=seg ! videoconvert ! \
@@ -170,9 +197,8 @@ pub(crate) fn run_folder(args: &RunArgs, dir: &Path) -> Result<()> {
     if pipeline.set_state(gst::State::Playing).is_err() {
         return Err(failed(&pipeline));
     }
-    let started = std::time::Instant::now();
-    for (i, (image, target)) in images.iter().zip(&targets).enumerate() {
-        let frame = decode(image, !args.no_orientation)?;
+    for (i, (image, target)) in images.iter().zip(targets).enumerate() {
+        let frame = decode(image, !args.no_orientation, args.max_resolution)?;
         let (Some(buffer), Some(caps)) = (frame.buffer_owned(), frame.caps_owned()) else {
             bail!("input {}: no picture in it", image.display());
         };
@@ -195,11 +221,5 @@ pub(crate) fn run_folder(args: &RunArgs, dir: &Path) -> Result<()> {
     }
     let _ = src.end_of_stream();
     let _ = pipeline.set_state(gst::State::Null);
-    eprintln!(
-        "wrote {}: {} images in {:.1} s",
-        out.display(),
-        images.len(),
-        started.elapsed().as_secs_f64()
-    );
     Ok(())
 }

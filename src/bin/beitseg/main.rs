@@ -14,6 +14,7 @@ mod camera;
 mod images;
 mod input;
 mod inspect;
+mod limits;
 mod options;
 mod output;
 mod plan;

@@ -143,6 +143,11 @@ pub fn run(args: &RunArgs) -> Result<()> {
         }) {
             bail!("input {}: no video stream in it", args.input);
         }
+        for caps in &streams {
+            args.max_resolution
+                .check_caps(caps)
+                .map_err(|e| anyhow!("input {}: {e}", args.input))?;
+        }
     }
     let plan = plan(args, &input, size)?;
     let drop_policy = plan.drop_policy;
@@ -154,6 +159,10 @@ pub fn run(args: &RunArgs) -> Result<()> {
         .by_name("seg")
         .context("no beitseg in the pipeline")?;
     configure(&seg, args, plan.mode, plan.drop_policy)?;
+    if let Some(dec) = pipeline.by_name("dec") {
+        // Streams whose size the file probe could not see (URIs, devices) are checked here.
+        args.max_resolution.guard(&dec);
+    }
     // Locations are properties, not gst-launch text: a path may hold any character.
     for w in &plan.writes {
         pipeline
@@ -297,6 +306,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
                         reconnect: args.reconnect && !args.no_reconnect,
                         stall,
                         give_up,
+                        max_resolution: args.max_resolution,
                     },
                     target,
                 )?)
