@@ -6,7 +6,7 @@
 //! tickets in submission order, which is how output stays in input order. No GStreamer here.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -89,6 +89,15 @@ type Work<I, O> = (I, Ticket<O>);
 pub struct Pool<I, O> {
     tx: Option<Sender<Work<I, O>>>,
     threads: Vec<JoinHandle<()>>,
+    batch: usize,
+    counters: Arc<Counters>,
+}
+
+/// What the workers have run so far.
+#[derive(Default)]
+struct Counters {
+    batches: AtomicU64,
+    jobs: AtomicU64,
 }
 
 impl<I: Send + 'static, O: Send + 'static> Pool<I, O> {
@@ -114,11 +123,13 @@ impl<I: Send + 'static, O: Send + 'static> Pool<I, O> {
     {
         let (tx, rx) = unbounded::<Work<I, O>>();
         let batch = batch.max(1);
+        let counters = Arc::new(Counters::default());
         let threads = workers
             .into_iter()
             .enumerate()
             .map(|(i, mut work)| {
                 let rx = rx.clone();
+                let counters = counters.clone();
                 std::thread::Builder::new()
                     .name(format!("{name}-{i}"))
                     .spawn(move || {
@@ -144,6 +155,8 @@ impl<I: Send + 'static, O: Send + 'static> Pool<I, O> {
                                 continue;
                             }
                             let n = inputs.len();
+                            counters.batches.fetch_add(1, Ordering::Relaxed);
+                            counters.jobs.fetch_add(n as u64, Ordering::Relaxed);
                             match catch_unwind(AssertUnwindSafe(|| work(inputs))) {
                                 Ok(outs) if outs.len() == n => {
                                     for (ticket, out) in tickets.iter().zip(outs) {
@@ -165,11 +178,37 @@ impl<I: Send + 'static, O: Send + 'static> Pool<I, O> {
         Ok(Self {
             tx: Some(tx),
             threads,
+            batch,
+            counters,
         })
     }
 
     pub fn workers(&self) -> usize {
         self.threads.len()
+    }
+
+    /// The most jobs a worker takes at once.
+    pub fn batch(&self) -> usize {
+        self.batch
+    }
+
+    /// Jobs submitted and not yet taken by a worker (cancelled ones included).
+    pub fn queued(&self) -> usize {
+        self.tx.as_ref().map_or(0, |tx| tx.len())
+    }
+
+    /// Jobs the workers have run (cancelled ones not counted).
+    pub fn jobs_run(&self) -> u64 {
+        self.counters.jobs.load(Ordering::Relaxed)
+    }
+
+    /// How full the batches run so far were, 0 to 1 (0 before the first).
+    pub fn batch_fill(&self) -> f64 {
+        let batches = self.counters.batches.load(Ordering::Relaxed);
+        if batches == 0 {
+            return 0.0;
+        }
+        self.jobs_run() as f64 / (batches as f64 * self.batch as f64)
     }
 
     /// Queues a job; some worker picks it up.
@@ -235,6 +274,9 @@ mod tests {
         }
         // 10 jobs queued at once: batches of 4, 4 and a partial 2 after the timeout.
         assert_eq!(*sizes.lock().unwrap(), vec![4, 4, 2]);
+        assert_eq!(pool.jobs_run(), 10);
+        assert!((pool.batch_fill() - 10.0 / 12.0).abs() < 1e-9);
+        assert_eq!(pool.queued(), 0);
     }
 
     #[test]

@@ -30,15 +30,15 @@ use gst::prelude::*;
 use gst::subclass::prelude::*;
 
 use super::caps::{self, gray_caps, mask_stream_start, with_formats};
+use super::pools::{Member, PoolRequest};
 use super::queue::{FrameQueue, Item};
 use super::settings::{self, Settings};
 use super::stats::{self, Stats};
 use super::worker::{self, ClassSource, Job, Rendered};
 use super::{DropPolicy, Guard, Mode};
-use crate::engine::Segmenter;
 use crate::frame::ClassMap;
 use crate::model::Model;
-use crate::pool::{Pool, Ticket};
+use crate::pool::Ticket;
 use crate::{palette, provider, render, runtime};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -51,7 +51,7 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
 
 /// Runtime state, created when the element starts (READY→PAUSED) and dropped when it stops.
 struct State {
-    pool: Pool<Job, Rendered>,
+    pool: Member,
     paint: Arc<render::Paint>,
     mode: Mode,
     max_in_flight: usize,
@@ -169,19 +169,24 @@ impl BeitSeg {
                 ]
             );
         }
-        let shared = worker::Shared::default();
-        let workers = (0..workers)
-            .map(|i| worker::worker(Segmenter::new(model.clone()), i, pad_to, &shared))
-            .collect();
-        let timeout = Duration::from_millis(settings.batch_timeout as u64);
-        let pool = Pool::batched("beitseg", workers, batch, timeout)
-            .map_err(|err| gst::error_msg!(gst::CoreError::Failed, ["{err:#}"]))?;
+        let (pool, note) = Member::join(PoolRequest {
+            name: settings.pool.as_deref(),
+            model: model.clone(),
+            workers,
+            batch,
+            pad_to,
+            timeout: Duration::from_millis(settings.batch_timeout as u64),
+        })
+        .map_err(|err| gst::error_msg!(gst::ResourceError::Settings, ["{err:#}"]))?;
+        if let Some(note) = note {
+            gst::element_imp_warning!(self, gst::ResourceError::Settings, ["{note}"]);
+        }
         *self.loaded.guard() = Some((
             info.width as u32,
             info.height as u32,
             info.num_classes as u32,
         ));
-        let max_in_flight = settings.max_in_flight(pool.workers(), batch);
+        let max_in_flight = settings.max_in_flight(pool.workers(), pool.batch());
         *self.state.guard() = Some(State {
             pool,
             paint: Arc::new(render::Paint::new(&info.palette, &draw)),
@@ -402,8 +407,8 @@ impl BeitSeg {
     /// first two while it counts drops.
     fn stats_structure(&self) -> gst::Structure {
         let depth = self.queue.depth();
-        let workers = self.state.guard().as_ref().map_or(0, |s| s.pool.workers());
-        self.stats.guard().structure(depth, workers)
+        let pool = self.state.guard().as_ref().map(|s| s.pool.stats());
+        self.stats.guard().structure(depth, pool)
     }
 
     fn src_activate(&self, pad: &gst::Pad, active: bool) -> Result<(), gst::LoggableError> {

@@ -6,6 +6,7 @@ use gst::prelude::*;
 
 mod caps;
 mod imp;
+mod pools;
 mod queue;
 mod settings;
 mod stats;

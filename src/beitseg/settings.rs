@@ -35,6 +35,7 @@ pub(super) struct Settings {
     pub(super) device_id: u32,
     pub(super) engine_cache: Option<PathBuf>,
     pub(super) graph_cache: Option<String>,
+    pub(super) pool: Option<String>,
 }
 
 impl Default for Settings {
@@ -61,6 +62,7 @@ impl Default for Settings {
             device_id: 0,
             engine_cache: None,
             graph_cache: None,
+            pool: None,
         }
     }
 }
@@ -224,12 +226,26 @@ pub(super) fn param_specs() -> Vec<glib::ParamSpec> {
             .default_value(d.post_stats)
             .mutable_playing()
             .build(),
+        glib::ParamSpecString::builder("pool")
+            .nick("Pool")
+            .blurb(
+                "Name of a worker pool shared with every beitseg of this process that names it: \
+                 one set of workers whose batches take frames from all of those streams (each \
+                 element still pushes its own frames, in order). The first element to start sets \
+                 the pool's workers, batch-size and batch-timeout; the others must run the same \
+                 model with the same settings. Empty: workers of its own.",
+            )
+            .mutable_ready()
+            .build(),
         glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
             .nick("Statistics")
             .blurb(
-                "frames-in, frames-out, dropped, inference-mean-ms and inference-p95-ms (model time \
-                 over the last 256 inferences), queue-depth (frames in flight), fps (output over the \
-                 last second), workers.",
+                "frames-in, frames-out, dropped, inference-mean-ms, -p50-ms and -p95-ms (model \
+                 time over the last 256 inferences), queue-depth (frames in flight), fps (output \
+                 over the last second), workers; and the pool's: pool (its name, empty for workers \
+                 of its own), pool-streams (elements in it), pool-queue-depth (frames waiting for \
+                 a worker), pool-batch-fill (frames per batch over batch-size, 0 to 1), \
+                 pool-frames (frames run).",
             )
             .read_only()
             .build(),
@@ -289,6 +305,12 @@ impl Settings {
             "interval" => self.interval = value.get().expect("type checked upstream"),
             "post-stats" => self.post_stats = value.get().expect("type checked upstream"),
             "classes" => self.classes = value.get().expect("type checked upstream"),
+            "pool" => {
+                self.pool = value
+                    .get::<Option<String>>()
+                    .expect("type checked upstream")
+                    .filter(|p| !p.is_empty())
+            }
             other => unreachable!("unknown property {other}"),
         }
     }
@@ -316,6 +338,7 @@ impl Settings {
             "batch-size" => Some(self.batch_size.to_value()),
             "batch-timeout" => Some(self.batch_timeout.to_value()),
             "post-stats" => Some(self.post_stats.to_value()),
+            "pool" => Some(self.pool.to_value()),
             _ => None,
         }
     }

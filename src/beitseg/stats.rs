@@ -7,6 +7,8 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+use super::pools::PoolStats;
+
 /// Counters behind the `stats` property and the `beitseg-stats` bus messages.
 pub(super) struct Stats {
     pub(super) frames_in: u64,
@@ -63,14 +65,21 @@ impl Stats {
     }
 
     pub(super) fn inference(&self) -> (f64, f64) {
+        let (mean, _, p95) = self.inference_quantiles();
+        (mean, p95)
+    }
+
+    /// Mean, median and 95th percentile of the last inference times, in ms (0 before any).
+    fn inference_quantiles(&self) -> (f64, f64, f64) {
         if self.inference_ms.is_empty() {
-            return (0.0, 0.0);
+            return (0.0, 0.0, 0.0);
         }
         let mean = self.inference_ms.iter().sum::<f64>() / self.inference_ms.len() as f64;
         let mut sorted: Vec<f64> = self.inference_ms.iter().copied().collect();
         sorted.sort_by(f64::total_cmp);
-        let p95 = sorted[((sorted.len() as f64 * 0.95).ceil() as usize).clamp(1, sorted.len()) - 1];
-        (mean, p95)
+        let at =
+            |q: f64| sorted[((sorted.len() as f64 * q).ceil() as usize).clamp(1, sorted.len()) - 1];
+        (mean, at(0.5), at(0.95))
     }
 
     pub(super) fn fps(&self) -> f64 {
@@ -82,17 +91,32 @@ impl Stats {
         }
     }
 
-    pub(super) fn structure(&self, queue_depth: usize, workers: usize) -> gst::Structure {
-        let (mean, p95) = self.inference();
+    /// The element's counters, and its pool's (`None` while stopped).
+    pub(super) fn structure(&self, queue_depth: usize, pool: Option<PoolStats>) -> gst::Structure {
+        let (mean, p50, p95) = self.inference_quantiles();
+        let pool = pool.unwrap_or(PoolStats {
+            name: String::new(),
+            streams: 0,
+            workers: 0,
+            queued: 0,
+            batch_fill: 0.0,
+            frames: 0,
+        });
         gst::Structure::builder("beitseg-stats")
             .field("frames-in", self.frames_in)
             .field("frames-out", self.frames_out)
             .field("dropped", self.dropped)
             .field("inference-mean-ms", mean)
+            .field("inference-p50-ms", p50)
             .field("inference-p95-ms", p95)
             .field("queue-depth", queue_depth as u32)
             .field("fps", self.fps())
-            .field("workers", workers as u32)
+            .field("workers", pool.workers as u32)
+            .field("pool", pool.name)
+            .field("pool-streams", pool.streams as u32)
+            .field("pool-queue-depth", pool.queued as u32)
+            .field("pool-batch-fill", pool.batch_fill)
+            .field("pool-frames", pool.frames)
             .build()
     }
 }
