@@ -35,11 +35,24 @@ pub struct RunArgs {
     /// http(s)://), an RTSP camera (rtsp://…), a V4L2 device (/dev/video0), or `test` for a test
     /// pattern. `${NAME}` is replaced by the environment variable NAME, so that a camera's
     /// password need not be on the command line: 'rtsp://admin:${CAM_PASSWORD}@cam/stream'.
-    #[arg(required_unless_present = "input_file", default_value = "")]
+    #[arg(required_unless_present_any = ["input_file", "config"], default_value = "")]
     pub input: String,
+    /// More inputs, segmented at the same time in this process with one model: their frames
+    /// share the workers' batches. With several inputs, -o names a folder (ending in /) that
+    /// gets one output per input, named after it (file name, or host_port_path for a camera).
+    #[arg(value_name = "MORE_INPUTS")]
+    pub more_inputs: Vec<String>,
     /// Read INPUT from the first line of this file (chmod 600: it may hold a password).
     #[arg(long, value_name = "FILE", conflicts_with = "input")]
     pub input_file: Option<PathBuf>,
+    /// Inputs, outputs and options from a TOML file: top-level keys are options for every
+    /// input (any `run` option without its dashes), each [[input]] table one input with its
+    /// own `input`, `output` and options. `${NAME}` in a value is the environment variable NAME.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["input", "input_file"])]
+    pub config: Option<PathBuf>,
+    /// Serve Prometheus metrics at http://ADDR/metrics (PORT alone: 127.0.0.1:PORT).
+    #[arg(long, value_name = "[HOST:]PORT")]
+    pub metrics: Option<String>,
     /// Where the result goes: a .mp4, .mkv or .webm file; a .png (image input); a folder (one
     /// PNG per frame, class-id masks unless --mode says otherwise); rtsp://HOST:PORT/PATH to serve
     /// it; or `display`. Default: out/<input name>-seg.mp4 (.png for an image).

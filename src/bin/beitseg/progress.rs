@@ -15,33 +15,49 @@ pub(crate) struct Progress {
     live: bool,
     tty: bool,
     last_line: Instant,
+    /// With several inputs: the bars they share, and this input's name at the start of its
+    /// lines.
+    lines: Option<indicatif::MultiProgress>,
+    label: String,
 }
 
 impl Progress {
-    pub(crate) fn new(live: bool) -> Self {
+    /// A bar or status line for one input: alone, or one of `lines` (several inputs), its
+    /// lines then starting with `label`.
+    pub(crate) fn new(live: bool, lines: Option<&indicatif::MultiProgress>, label: &str) -> Self {
         let tty = std::io::stderr().is_terminal();
+        let label = match lines {
+            Some(_) => format!("{label}: "),
+            None => String::new(),
+        };
         let bar = if !tty {
             indicatif::ProgressBar::hidden()
         } else if live {
             let bar = indicatif::ProgressBar::new_spinner();
             bar.set_style(
-                indicatif::ProgressStyle::with_template("{spinner} live {elapsed} {msg}")
+                indicatif::ProgressStyle::with_template("{spinner} {wide_msg}")
                     .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
             );
             bar
         } else {
             let bar = indicatif::ProgressBar::new(0);
             bar.set_style(
-                indicatif::ProgressStyle::with_template("{bar:20} {prefix} {msg} ETA {eta}")
+                indicatif::ProgressStyle::with_template("{bar:20} {prefix} {wide_msg}")
                     .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
             );
             bar
+        };
+        let bar = match lines {
+            Some(lines) if tty => lines.add(bar),
+            _ => bar,
         };
         Progress {
             bar,
             live,
             tty,
             last_line: Instant::now(),
+            lines: lines.cloned(),
+            label,
         }
     }
 
@@ -69,11 +85,18 @@ impl Progress {
             self.bar
                 .set_prefix(format!("{} / {}", secs(position), secs(duration)));
         }
-        self.bar.set_message(msg.clone());
+        let label = &self.label;
+        if self.live {
+            let elapsed = indicatif::HumanDuration(self.bar.elapsed());
+            self.bar.set_message(format!("{label}live {elapsed} {msg}"));
+        } else {
+            let eta = indicatif::HumanDuration(self.bar.eta());
+            self.bar.set_message(format!("{label}{msg} ETA {eta}"));
+        }
         self.bar.tick();
         if !self.tty && self.last_line.elapsed() >= Duration::from_secs(5) {
             self.last_line = Instant::now();
-            eprintln!("{} / {}  {msg}", secs(position), secs(duration));
+            eprintln!("{label}{} / {}  {msg}", secs(position), secs(duration));
         }
     }
 
@@ -100,7 +123,10 @@ impl Progress {
 
     pub(crate) fn say(&self, line: &str) {
         let line = crate::secrets::masked(line);
-        self.bar.suspend(|| eprintln!("{line}"));
+        match &self.lines {
+            Some(lines) => lines.suspend(|| eprintln!("{line}")),
+            None => self.bar.suspend(|| eprintln!("{line}")),
+        }
     }
 
     pub(crate) fn finish(&self) {

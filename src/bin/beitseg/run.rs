@@ -4,7 +4,7 @@
 //! `beitseg run INPUT [-o OUTPUT]`: one gst-launch-style pipeline around the element, built from
 //! what INPUT and OUTPUT are, with a progress bar for files and a status line for live sources.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -35,16 +35,50 @@ pub fn error_text(msg: &gst::Message) -> Option<String> {
     })
 }
 
-/// What the signal handler may touch: whether the model is still loading, and the partial
+/// What the signal handler may touch: whether models are still loading, and the partial
 /// files to remove when it stops the process at once.
 #[derive(Default)]
-struct Shutdown {
+pub struct Shutdown {
     interrupted: AtomicBool,
-    loading: AtomicBool,
+    /// Inputs whose model is loading, and inputs segmenting.
+    loading: AtomicUsize,
+    running: AtomicUsize,
     partials: std::sync::Mutex<Vec<std::path::PathBuf>>,
 }
 
 impl Shutdown {
+    /// Ctrl-C or SIGTERM sends EOS into every input, so that the outputs are finalised and
+    /// playable. While the model loads (nothing segmented yet), or at a second signal, the run
+    /// stops at once and its partial files go.
+    pub fn install() -> Arc<Self> {
+        let shutdown = Arc::new(Shutdown::default());
+        let handler = shutdown.clone();
+        if let Err(e) = ctrlc::set_handler(move || {
+            let again = handler.interrupted.swap(true, Ordering::SeqCst);
+            let loading = handler.loading.load(Ordering::SeqCst) > 0
+                && handler.running.load(Ordering::SeqCst) == 0;
+            if again || loading {
+                handler.remove_partials();
+                eprintln!(
+                    "\n{}: stopped, nothing written",
+                    if again {
+                        "interrupted twice"
+                    } else {
+                        "interrupted while loading the model"
+                    }
+                );
+                std::process::exit(130);
+            }
+        }) {
+            eprintln!("warning: Ctrl-C will not finalise the output: {e}");
+        }
+        shutdown
+    }
+
+    pub fn interrupted(&self) -> bool {
+        self.interrupted.load(Ordering::SeqCst)
+    }
+
     fn remove_partials(&self) {
         for p in self
             .partials
@@ -109,7 +143,33 @@ fn explain(
     Some(format!("output {shown_as}: {error}"))
 }
 
+/// What the inputs of one `beitseg run` share: signal handling, the progress lines, the worker
+/// pool and the metrics.
+pub struct RunContext {
+    pub shutdown: Arc<Shutdown>,
+    /// One line per input when there are several.
+    pub lines: Option<indicatif::MultiProgress>,
+    /// The element's `pool`: inputs with the same model and settings share their workers.
+    pub pool: Option<String>,
+    pub metrics: Option<Arc<crate::metrics::Registry>>,
+}
+
 pub fn run(args: &RunArgs) -> Result<()> {
+    if args.config.is_some() || !args.more_inputs.is_empty() {
+        return crate::many::run(args);
+    }
+    let metrics = crate::metrics::Endpoint::start(args.metrics.as_deref())?;
+    let context = RunContext {
+        shutdown: Shutdown::install(),
+        lines: None,
+        pool: None,
+        metrics: metrics.as_ref().map(|m| m.registry.clone()),
+    };
+    run_one(args, &context)
+}
+
+/// Segments one input into its output, until it ends, fails or the run is interrupted.
+pub fn run_one(args: &RunArgs, ctx: &RunContext) -> Result<()> {
     // The input with its secrets filled in (from the environment or a file), used from here on.
     let args = &RunArgs {
         input: crate::secrets::resolve_input(args)?,
@@ -159,6 +219,9 @@ pub fn run(args: &RunArgs) -> Result<()> {
         .by_name("seg")
         .context("no beitseg in the pipeline")?;
     configure(&seg, args, plan.mode, plan.drop_policy)?;
+    if let Some(pool) = &ctx.pool {
+        seg.set_property("pool", pool);
+    }
     if let Some(dec) = pipeline.by_name("dec") {
         // Streams whose size the file probe could not see (URIs, devices) are checked here.
         args.max_resolution.guard(&dec);
@@ -197,10 +260,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
         _ => None,
     };
 
-    // Ctrl-C or SIGTERM sends EOS so that the output is finalised and playable. While the
-    // model loads (nothing segmented yet), or at a second signal, the run stops at once and
-    // its partial files go.
-    let shutdown = Arc::new(Shutdown::default());
+    let shutdown = &ctx.shutdown;
     shutdown
         .partials
         .lock()
@@ -210,27 +270,6 @@ pub fn run(args: &RunArgs) -> Result<()> {
                 .iter()
                 .filter_map(|w| w.partial.as_ref().map(|(p, _)| p.clone())),
         );
-    {
-        let shutdown = shutdown.clone();
-        if let Err(e) = ctrlc::set_handler(move || {
-            let again = shutdown.interrupted.swap(true, Ordering::SeqCst);
-            if again || shutdown.loading.load(Ordering::SeqCst) {
-                shutdown.remove_partials();
-                eprintln!(
-                    "\n{}: stopped, nothing written",
-                    if again {
-                        "interrupted twice"
-                    } else {
-                        "interrupted while loading the model"
-                    }
-                );
-                std::process::exit(130);
-            }
-        }) {
-            eprintln!("warning: Ctrl-C will not finalise the output: {e}");
-        }
-    }
-    let interrupted = &shutdown.interrupted;
     let seconds = |flag: &str, v: f64| {
         Duration::try_from_secs_f64(v).map_err(|_| anyhow!("{flag} {v:?}: not a number of seconds"))
     };
@@ -247,12 +286,17 @@ pub fn run(args: &RunArgs) -> Result<()> {
     // Set when an error ends the run after the output was finished (a camera given up).
     let mut finalised = false;
     let result = (|| {
-        shutdown.loading.store(true, Ordering::SeqCst);
-        let loading = Progress::loading(&model);
+        shutdown.loading.fetch_add(1, Ordering::SeqCst);
+        // With several inputs, the model loads once (they share it) and is announced once.
+        let loading = match &ctx.lines {
+            None => Progress::loading(&model),
+            Some(_) => indicatif::ProgressBar::hidden(),
+        };
         let state = pipeline.set_state(gst::State::Playing);
-        shutdown.loading.store(false, Ordering::SeqCst);
+        shutdown.running.fetch_add(1, Ordering::SeqCst);
+        shutdown.loading.fetch_sub(1, Ordering::SeqCst);
         loading.finish_and_clear();
-        if interrupted.load(Ordering::SeqCst) {
+        if shutdown.interrupted() {
             bail!("interrupted while loading the model: nothing written");
         }
         // How long the model took, from the element's message; the other messages go back on
@@ -272,7 +316,9 @@ pub fn run(args: &RunArgs) -> Result<()> {
                 "built" => " (optimised graph saved for the next start)",
                 _ => "",
             };
-            eprintln!("loaded {} in {secs:.1} s{how}", model.display());
+            if ctx.lines.is_none() {
+                eprintln!("loaded {} in {secs:.1} s{how}", model.display());
+            }
             Some(secs)
         });
         if state.is_err() {
@@ -314,12 +360,19 @@ pub fn run(args: &RunArgs) -> Result<()> {
             _ => None,
         };
         let started = Instant::now();
-        let mut progress = Progress::new(input.is_live());
+        let label = crate::secrets::masked(&args.input);
+        let mut progress = Progress::new(input.is_live(), ctx.lines.as_ref(), &label);
+        let metrics = ctx.metrics.as_ref().map(|m| m.add(&label));
+        let report = |stats: &gst::Structure, camera: Option<&Camera>| {
+            if let Some(m) = &metrics {
+                m.update(stats, camera.map_or(0, |c| c.reconnects));
+            }
+        };
         let mut last_status = Instant::now();
         let mut eos_sent = false;
         loop {
             let limited = limit_reached.load(Ordering::SeqCst);
-            if (interrupted.load(Ordering::SeqCst) || limited) && !eos_sent {
+            if (shutdown.interrupted() || limited) && !eos_sent {
                 if !limited {
                     progress.say(&format!("interrupted: finishing {}", plan.shown_as));
                 }
@@ -366,15 +419,18 @@ pub fn run(args: &RunArgs) -> Result<()> {
             }
             if last_status.elapsed() >= Duration::from_millis(250) {
                 last_status = Instant::now();
+                let stats = seg.property::<gst::Structure>("stats");
+                report(&stats, camera.as_ref());
                 progress.update(
                     pipeline.query_position::<gst::ClockTime>(),
                     pipeline.query_duration::<gst::ClockTime>(),
-                    &seg.property::<gst::Structure>("stats"),
+                    &stats,
                 );
             }
         }
         progress.finish();
         let stats = seg.property::<gst::Structure>("stats");
+        report(&stats, camera.as_ref());
         let verb = if restream.is_some() {
             "served"
         } else {
@@ -396,15 +452,16 @@ pub fn run(args: &RunArgs) -> Result<()> {
             // Nothing to show: the error below says so.
             return Ok(());
         }
-        eprintln!(
+        progress.say(&format!(
             "{verb} {}: {} frames in {:.1} s ({} dropped{reconnects}{load})",
             plan.shown_as,
             stats.get::<u64>("frames-out").unwrap_or(0),
             started.elapsed().as_secs_f64(),
             stats.get::<u64>("dropped").unwrap_or(0),
-        );
+        ));
         Ok(())
     })();
+    shutdown.running.fetch_sub(1, Ordering::SeqCst);
     let frames_out = seg
         .property::<gst::Structure>("stats")
         .get::<u64>("frames-out")

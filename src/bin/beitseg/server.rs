@@ -184,6 +184,11 @@ impl Access {
         })
     }
 
+    /// Who may watch, comparable between the streams of one port.
+    fn signature(&self) -> String {
+        format!("{:?} {} {:?}", self.user, self.digest, self.tls)
+    }
+
     /// The server's RTSPAuth, and the role the factory must grant (None: no control).
     fn apply(
         &self,
@@ -260,27 +265,33 @@ pub fn streaming_h264(kbps: u32) -> Result<String> {
     }
 }
 
-/// A gst-rtsp-server running on its own main loop thread; stops when dropped.
-pub struct Server {
+/// One gst-rtsp-server per address and port, running on its own main loop thread, shared by
+/// every stream this process serves there (each at its own path); stops when the last goes.
+struct Listener {
+    server: gst_rtsp_server::RTSPServer,
+    mounts: gst_rtsp_server::RTSPMountPoints,
+    /// Who may watch: the same for every path of the port.
+    access: String,
+    paths: Mutex<Vec<String>>,
     context: gst::glib::MainContext,
     main_loop: gst::glib::MainLoop,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
-impl Server {
-    fn start(
-        endpoint: &Endpoint,
-        factory: &gst_rtsp_server::RTSPMediaFactory,
-        access: &Access,
-    ) -> Result<Self> {
+type ListenerKey = (String, u16);
+
+static LISTENERS: std::sync::LazyLock<
+    Mutex<std::collections::HashMap<ListenerKey, std::sync::Weak<Listener>>>,
+> = std::sync::LazyLock::new(Default::default);
+
+impl Listener {
+    fn start(endpoint: &Endpoint, access: &Access) -> Result<Self> {
         let server = gst_rtsp_server::RTSPServer::new();
         server.set_address(&endpoint.host);
         server.set_service(&endpoint.port.to_string());
-        access.apply(&server, factory)?;
-        server
+        let mounts = server
             .mount_points()
-            .context("RTSP server without mount points")?
-            .add_factory(&endpoint.path, factory.clone());
+            .context("RTSP server without mount points")?;
         let context = gst::glib::MainContext::new();
         let source = server.attach(Some(&context)).map_err(|e| {
             anyhow!(
@@ -295,7 +306,6 @@ impl Server {
             .spawn({
                 let main_loop = main_loop.clone();
                 move || {
-                    let _server = server;
                     main_loop.run();
                     // Closes the listening socket.
                     if let Some(s) = loop_context.find_source_by_id(&source) {
@@ -304,7 +314,11 @@ impl Server {
                 }
             })
             .context("cannot start the RTSP server thread")?;
-        Ok(Server {
+        Ok(Listener {
+            server,
+            mounts,
+            access: access.signature(),
+            paths: Mutex::default(),
             context,
             main_loop,
             thread: Some(thread),
@@ -312,7 +326,7 @@ impl Server {
     }
 }
 
-impl Drop for Server {
+impl Drop for Listener {
     fn drop(&mut self) {
         // Through the loop's own context: a quit() before the thread enters run() would be lost.
         let main_loop = self.main_loop.clone();
@@ -320,6 +334,67 @@ impl Drop for Server {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+    }
+}
+
+/// A stream served at one path; the path goes when dropped (and the server with its last path).
+pub struct Server {
+    listener: Arc<Listener>,
+    path: String,
+}
+
+impl Server {
+    fn start(
+        endpoint: &Endpoint,
+        factory: &gst_rtsp_server::RTSPMediaFactory,
+        access: &Access,
+    ) -> Result<Self> {
+        let key = (endpoint.host.clone(), endpoint.port);
+        let mut listeners = LISTENERS.lock().unwrap_or_else(|p| p.into_inner());
+        listeners.retain(|_, l| l.strong_count() > 0);
+        let listener = match listeners.get(&key).and_then(std::sync::Weak::upgrade) {
+            Some(l) => l,
+            None => {
+                let l = Arc::new(Listener::start(endpoint, access)?);
+                listeners.insert(key, Arc::downgrade(&l));
+                l
+            }
+        };
+        if listener.access != access.signature() {
+            bail!(
+                "cannot serve {}: port {} already serves another stream with other users or TLS \
+                 settings",
+                endpoint.client_url(),
+                endpoint.port
+            );
+        }
+        {
+            let mut paths = listener.paths.lock().unwrap_or_else(|p| p.into_inner());
+            if paths.contains(&endpoint.path) {
+                bail!(
+                    "cannot serve {}: that path is already served",
+                    endpoint.client_url()
+                );
+            }
+            paths.push(endpoint.path.clone());
+        }
+        access.apply(&listener.server, factory)?;
+        listener.mounts.add_factory(&endpoint.path, factory.clone());
+        Ok(Server {
+            listener,
+            path: endpoint.path.clone(),
+        })
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.listener.mounts.remove_factory(&self.path);
+        self.listener
+            .paths
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|p| *p != self.path);
     }
 }
 
