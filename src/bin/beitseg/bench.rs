@@ -13,6 +13,8 @@
 //! - `model`: the raw ONNX Runtime session (random input, batches of --batch-size) against the
 //!   element in `videotestsrc ! 1920x1080 ! beitseg ! fakesink`, with the provider actually used.
 //! - `load` (only when named): load time and memory (`bench_load`).
+//! - `streams` (only when named): K = 1, 2, 4, 8 streams through one pool with batches against
+//!   K independent elements (`bench_streams`).
 //! - `soak` (only when named): `--soak-frames` small frames (100 000) through the element with the
 //!   bundled person model, printing the resident and peak memory at 10 %, 50 % and 100 %.
 
@@ -35,6 +37,9 @@ pub enum Which {
     Model,
     /// Not part of the default set: 100 000 frames by default.
     Soak,
+    /// Not part of the default set: 1, 2, 4 and 8 streams of 640x480 video, in one pool with
+    /// batches against independent elements.
+    Streams,
     /// Not part of the default set: load time and memory of the bundled tiny BEiT and each
     /// --model, beside plain ONNX Runtime, each in a process of its own.
     Load,
@@ -77,7 +82,7 @@ pub struct BenchArgs {
     runs: usize,
 }
 
-fn emit(json: bool, value: serde_json::Value, text: String) {
+pub(crate) fn emit(json: bool, value: serde_json::Value, text: String) {
     if json {
         println!("{value}");
     } else {
@@ -330,7 +335,7 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
         args.which.clone()
     };
     for w in which {
-        if matches!(w, Which::Pool | Which::Model) && !model.is_file() {
+        if matches!(w, Which::Pool | Which::Model | Which::Streams) && !model.is_file() {
             bail!("model {}: no such file", model.display());
         }
         match w {
@@ -340,6 +345,7 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
             Which::Pool => pool(&model, args.frames, args.json)?,
             Which::Model => model_bench(args, &model)?,
             Which::Soak => soak(args)?,
+            Which::Streams => crate::bench_streams::streams(&model, args.frames, args.json)?,
             Which::Load => {
                 let tiny = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
                     .join("samples/beit-tiny-ade/model.onnx");

@@ -10,6 +10,7 @@ mod args;
 mod audio;
 mod bench;
 mod bench_load;
+mod bench_streams;
 mod camera;
 mod config;
 mod images;

@@ -19,6 +19,7 @@ use crate::run::{run_one, RunContext, Shutdown};
 pub fn run(args: &RunArgs) -> Result<()> {
     let (runs, metrics) = match &args.config {
         Some(path) => {
+            refuse_other_options(path)?;
             let (runs, metrics) = crate::config::load(path)?;
             (runs, args.metrics.clone().or(metrics))
         }
@@ -34,7 +35,12 @@ pub fn run(args: &RunArgs) -> Result<()> {
         .map(|r| r.model.clone().unwrap_or_else(default_model))
         .collect();
     for m in &models {
-        eprintln!("loading {} for {} inputs", m.display(), runs.len());
+        eprintln!(
+            "loading {} for {} input{}",
+            m.display(),
+            runs.len(),
+            if runs.len() == 1 { "" } else { "s" }
+        );
     }
     let failed: Vec<bool> = std::thread::scope(|scope| {
         let handles: Vec<_> = runs
@@ -66,6 +72,29 @@ pub fn run(args: &RunArgs) -> Result<()> {
     let n = failed.iter().filter(|f| **f).count();
     if n > 0 {
         bail!("{n} of {} inputs failed (see above)", runs.len());
+    }
+    Ok(())
+}
+
+/// With --config, options belong in the file (besides --metrics): one given on the command line
+/// too would be ignored, so it is an error.
+fn refuse_other_options(config: &Path) -> Result<()> {
+    let words: Vec<String> = std::env::args()
+        .skip_while(|a| a != "run")
+        .skip(1)
+        .collect();
+    let mut i = 0;
+    while i < words.len() {
+        let w = &words[i];
+        let name = w.split('=').next().unwrap_or(w);
+        match name {
+            "--config" | "--metrics" => i += if w.contains('=') { 1 } else { 2 },
+            _ => bail!(
+                "{w}: with --config {}, options go in the file (as `{} = …`)",
+                config.display(),
+                name.trim_start_matches('-')
+            ),
+        }
     }
     Ok(())
 }
