@@ -1,12 +1,12 @@
 // Copyright (C) 2026 beitseg developers
 // SPDX-License-Identifier: MIT OR Apache-2.0
 
-//! `beitseg run --metrics [HOST:]PORT`: Prometheus text format at `/metrics` — per input
+//! `beitseg run --metrics [HOST:]PORT`: Prometheus metrics (OpenMetrics text, written by
+//! prometheus-client) at `/metrics` — per input
 //! frames in and out, drops, reconnections, frame rate, inference p50/p95 and queue depth; per
 //! pool its batch fill and queue; the process's resident memory. Inputs are labelled as printed
 //! (userinfo masked). It binds to 127.0.0.1 unless told otherwise.
 
-use std::fmt::Write as _;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,18 +14,23 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{anyhow, Context as _, Result};
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
 
 /// What one input last reported.
-#[derive(Default, Clone)]
+#[derive(Default, Clone, Debug)]
 struct Reading {
     stats: Option<gst::Structure>,
     reconnects: u32,
 }
 
+type Inputs = Arc<Mutex<Vec<(String, Arc<Mutex<Reading>>)>>>;
+
 /// The inputs of a run, as the metrics page shows them.
 #[derive(Default)]
 pub struct Registry {
-    inputs: Mutex<Vec<(String, Arc<Mutex<Reading>>)>>,
+    inputs: Inputs,
 }
 
 /// One input's place on the metrics page.
@@ -40,6 +45,134 @@ impl InputMetrics {
     }
 }
 
+/// Reads every input's latest figures at each scrape (prometheus-client's collector).
+#[derive(Debug)]
+struct Collector(Inputs);
+
+/// Per input: (name, help, stats field; empty for the reconnections).
+const COUNTERS: [(&str, &str, &str); 4] = [
+    (
+        "beitseg_frames_in",
+        "Frames that reached segmentation.",
+        "frames-in",
+    ),
+    (
+        "beitseg_frames_out",
+        "Frames segmented and passed on.",
+        "frames-out",
+    ),
+    (
+        "beitseg_frames_dropped",
+        "Frames dropped to keep up.",
+        "dropped",
+    ),
+    (
+        "beitseg_reconnections",
+        "Times the camera was reconnected.",
+        "",
+    ),
+];
+const GAUGES: [(&str, &str, &str); 4] = [
+    (
+        "beitseg_fps",
+        "Output frames per second over the last second.",
+        "fps",
+    ),
+    (
+        "beitseg_inference_p50_ms",
+        "Median model time per frame.",
+        "inference-p50-ms",
+    ),
+    (
+        "beitseg_inference_p95_ms",
+        "95th percentile model time per frame.",
+        "inference-p95-ms",
+    ),
+    (
+        "beitseg_queue_depth",
+        "Frames queued or in work for the input.",
+        "queue-depth",
+    ),
+];
+/// Per pool (each input reports its pool's figures).
+const POOL_GAUGES: [(&str, &str, &str); 3] = [
+    (
+        "beitseg_pool_batch_fill",
+        "Frames per batch over the batch size, 0 to 1.",
+        "pool-batch-fill",
+    ),
+    (
+        "beitseg_pool_queue_depth",
+        "Frames of all streams waiting for a worker.",
+        "pool-queue-depth",
+    ),
+    (
+        "beitseg_pool_streams",
+        "Inputs sharing the pool.",
+        "pool-streams",
+    ),
+];
+
+impl prometheus_client::collector::Collector for Collector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> std::fmt::Result {
+        let inputs: Vec<(String, Reading)> = self
+            .0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(l, r)| {
+                (
+                    l.clone(),
+                    r.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+                )
+            })
+            .collect();
+        let value = |r: &Reading, field: &str| match field {
+            "" => f64::from(r.reconnects),
+            f => r.stats.as_ref().map_or(0.0, |s| number(s, f)),
+        };
+        for (name, help, field) in COUNTERS {
+            let counter = ConstCounter::new(0u64);
+            let mut metric = encoder.encode_descriptor(name, help, None, counter.metric_type())?;
+            for (label, r) in &inputs {
+                let labels = [("input", escape(label))];
+                ConstCounter::new(value(r, field) as u64).encode(metric.encode_family(&labels)?)?;
+            }
+        }
+        for (name, help, field) in GAUGES {
+            let mut metric =
+                encoder.encode_descriptor(name, help, None, ConstGauge::new(0.0).metric_type())?;
+            for (label, r) in &inputs {
+                let labels = [("input", escape(label))];
+                ConstGauge::new(value(r, field)).encode(metric.encode_family(&labels)?)?;
+            }
+        }
+        let mut pools: Vec<(String, &gst::Structure)> = Vec::new();
+        for (_, r) in &inputs {
+            let Some(s) = &r.stats else { continue };
+            let name = s.get::<String>("pool").unwrap_or_default();
+            if !name.is_empty() && !pools.iter().any(|p| p.0 == name) {
+                pools.push((name, s));
+            }
+        }
+        for (name, help, field) in POOL_GAUGES {
+            let mut metric =
+                encoder.encode_descriptor(name, help, None, ConstGauge::new(0.0).metric_type())?;
+            for (pool, s) in &pools {
+                let labels = [("pool", escape(pool))];
+                ConstGauge::new(number(s, field)).encode(metric.encode_family(&labels)?)?;
+            }
+        }
+        let rss = ConstGauge::new(resident_bytes() as i64);
+        rss.encode(encoder.encode_descriptor(
+            "beitseg_process_resident_memory_bytes",
+            "Resident memory of the process.",
+            None,
+            rss.metric_type(),
+        )?)
+    }
+}
+
 impl Registry {
     /// Adds an input, labelled `label` (already masked).
     pub fn add(&self, label: &str) -> InputMetrics {
@@ -51,130 +184,22 @@ impl Registry {
         InputMetrics(reading)
     }
 
-    /// The page, in Prometheus text exposition format 0.0.4.
+    /// The page, in the OpenMetrics text format (which Prometheus reads).
     pub fn render(&self) -> String {
-        let inputs: Vec<(String, Reading)> = self
-            .inputs
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-            .map(|(l, r)| {
-                (
-                    l.clone(),
-                    r.lock().unwrap_or_else(|p| p.into_inner()).clone(),
-                )
-            })
-            .collect();
+        let mut registry = prometheus_client::registry::Registry::default();
+        registry.register_collector(Box::new(Collector(self.inputs.clone())));
         let mut out = String::new();
-        let per_input: [(&str, &str, &str, &str); 8] = [
-            (
-                "frames_in_total",
-                "counter",
-                "frames-in",
-                "Frames that reached segmentation.",
-            ),
-            (
-                "frames_out_total",
-                "counter",
-                "frames-out",
-                "Frames segmented and passed on.",
-            ),
-            (
-                "frames_dropped_total",
-                "counter",
-                "dropped",
-                "Frames dropped to keep up.",
-            ),
-            (
-                "reconnections_total",
-                "counter",
-                "",
-                "Times the camera was reconnected.",
-            ),
-            (
-                "fps",
-                "gauge",
-                "fps",
-                "Output frames per second over the last second.",
-            ),
-            (
-                "inference_p50_ms",
-                "gauge",
-                "inference-p50-ms",
-                "Median model time per frame.",
-            ),
-            (
-                "inference_p95_ms",
-                "gauge",
-                "inference-p95-ms",
-                "95th percentile model time per frame.",
-            ),
-            (
-                "queue_depth",
-                "gauge",
-                "queue-depth",
-                "Frames queued or in work for the input.",
-            ),
-        ];
-        for (name, kind, field, help) in per_input {
-            let _ = writeln!(
-                out,
-                "# HELP beitseg_{name} {help}\n# TYPE beitseg_{name} {kind}"
-            );
-            for (label, r) in &inputs {
-                let value = if field.is_empty() {
-                    r.reconnects as f64
-                } else {
-                    r.stats.as_ref().map_or(0.0, |s| number(s, field))
-                };
-                let _ = writeln!(out, "beitseg_{name}{{input=\"{}\"}} {value}", escape(label));
-            }
-        }
-        // One row per pool (each input reports its pool's figures).
-        let mut pools: Vec<(String, f64, f64, f64)> = Vec::new();
-        for (_, r) in &inputs {
-            let Some(s) = &r.stats else { continue };
-            let name = s.get::<String>("pool").unwrap_or_default();
-            if name.is_empty() || pools.iter().any(|p| p.0 == name) {
-                continue;
-            }
-            pools.push((
-                name,
-                number(s, "pool-batch-fill"),
-                number(s, "pool-queue-depth"),
-                number(s, "pool-streams"),
-            ));
-        }
-        let per_pool: [(&str, &str); 3] = [
-            (
-                "pool_batch_fill",
-                "Frames per batch over the batch size, 0 to 1.",
-            ),
-            (
-                "pool_queue_depth",
-                "Frames of all streams waiting for a worker.",
-            ),
-            ("pool_streams", "Inputs sharing the pool."),
-        ];
-        for (i, (name, help)) in per_pool.iter().enumerate() {
-            let _ = writeln!(
-                out,
-                "# HELP beitseg_{name} {help}\n# TYPE beitseg_{name} gauge"
-            );
-            for p in &pools {
-                let value = [p.1, p.2, p.3][i];
-                let _ = writeln!(out, "beitseg_{name}{{pool=\"{}\"}} {value}", escape(&p.0));
-            }
-        }
-        let _ = writeln!(
-            out,
-            "# HELP beitseg_process_resident_memory_bytes Resident memory of the process.\n\
-             # TYPE beitseg_process_resident_memory_bytes gauge\n\
-             beitseg_process_resident_memory_bytes {}",
-            resident_bytes()
-        );
+        let _ = prometheus_client::encoding::text::encode(&mut out, &registry);
         out
     }
+}
+
+/// A label value as the text format wants it (prometheus-client 0.24 writes label values as
+/// they are): a path may hold a quote or a backslash.
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 /// A numeric field of the stats structure as f64 (0 when missing).
@@ -184,13 +209,6 @@ fn number(s: &gst::Structure, field: &str) -> f64 {
         .or_else(|_| s.get::<u32>(field).map(f64::from))
         .or_else(|_| s.get::<f64>(field))
         .unwrap_or(0.0)
-}
-
-/// A label value as the text format wants it.
-fn escape(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
 }
 
 fn resident_bytes() -> u64 {
@@ -292,7 +310,7 @@ fn answer(mut conn: TcpStream, registry: &Registry) {
         ["GET", path] if path.split('?').next() == Some("/metrics") => (
             "200 OK",
             registry.render(),
-            "text/plain; version=0.0.4; charset=utf-8",
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
         ),
         _ => (
             "404 Not Found",
@@ -334,9 +352,10 @@ mod tests {
         assert!(
             page.contains("beitseg_reconnections_total{input=\"rtsp://***@cam/a \\\"x\\\"\"} 3\n")
         );
-        assert!(page.contains("beitseg_queue_depth{input=\"rtsp://***@cam/a \\\"x\\\"\"} 2\n"));
+        assert!(page.contains("beitseg_queue_depth{input=\"rtsp://***@cam/a \\\"x\\\"\"} 2.0\n"));
         assert!(page.contains("beitseg_pool_batch_fill{pool=\"pool-1\"} 0.5\n"));
         assert!(page.contains("# TYPE beitseg_fps gauge\n"));
+        assert!(page.contains("# TYPE beitseg_frames_in counter\n"));
         assert!(!page.contains("resident_memory_bytes 0\n"));
         assert_eq!(address("9464").unwrap().to_string(), "127.0.0.1:9464");
         assert!(address("nowhere:x").is_err());
