@@ -3,8 +3,12 @@
 
 //! A pool of worker threads, each with its own state (its own model session), fed through a
 //! crossbeam channel. Every submitted job gets a [`Ticket`] that its worker fills; callers keep
-//! tickets in submission order, which is how output stays in input order. No GStreamer here.
+//! tickets in submission order, which is how output stays in input order. Jobs come in lanes
+//! (one per stream when several streams share the pool) and workers take them round-robin
+//! across the lanes, each lane in its own order, so a stream with a long backlog cannot make the
+//! others wait behind it. No GStreamer here.
 
+use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -86,8 +90,35 @@ impl<O> Default for Ticket<O> {
 
 type Work<I, O> = (I, Ticket<O>);
 
+/// The jobs not yet taken, by lane; lanes with jobs in round-robin order.
+struct Lanes<I, O>(VecDeque<(u64, VecDeque<Work<I, O>>)>);
+
+impl<I, O> Lanes<I, O> {
+    fn push(&mut self, lane: u64, work: Work<I, O>) {
+        match self.0.iter_mut().find(|(id, _)| *id == lane) {
+            Some((_, jobs)) => jobs.push_back(work),
+            None => self.0.push_back((lane, VecDeque::from([work]))),
+        }
+    }
+
+    /// The next lane's oldest job; that lane goes to the back of the line.
+    fn take(&mut self) -> Option<Work<I, O>> {
+        let (lane, mut jobs) = self.0.pop_front()?;
+        let work = jobs.pop_front();
+        if !jobs.is_empty() {
+            self.0.push_back((lane, jobs));
+        }
+        work
+    }
+}
+
+type SharedLanes<I, O> = Arc<Mutex<Lanes<I, O>>>;
+
 pub struct Pool<I, O> {
-    tx: Option<Sender<Work<I, O>>>,
+    /// One message per job put in `lanes`: workers block on the channel, then take the job the
+    /// round-robin order gives.
+    tx: Option<Sender<()>>,
+    lanes: SharedLanes<I, O>,
     threads: Vec<JoinHandle<()>>,
     batch: usize,
     counters: Arc<Counters>,
@@ -121,7 +152,8 @@ impl<I: Send + 'static, O: Send + 'static> Pool<I, O> {
     where
         W: FnMut(Vec<I>) -> Vec<Result<O>> + Send + 'static,
     {
-        let (tx, rx) = unbounded::<Work<I, O>>();
+        let (tx, rx) = unbounded::<()>();
+        let lanes: SharedLanes<I, O> = Arc::new(Mutex::new(Lanes(VecDeque::new())));
         let batch = batch.max(1);
         let counters = Arc::new(Counters::default());
         let threads = workers
@@ -129,16 +161,18 @@ impl<I: Send + 'static, O: Send + 'static> Pool<I, O> {
             .enumerate()
             .map(|(i, mut work)| {
                 let rx = rx.clone();
+                let lanes = lanes.clone();
                 let counters = counters.clone();
                 std::thread::Builder::new()
                     .name(format!("{name}-{i}"))
                     .spawn(move || {
-                        while let Ok(first) = rx.recv() {
-                            let mut jobs = vec![first];
+                        let take = || lanes.lock().unwrap_or_else(|e| e.into_inner()).take();
+                        while let Ok(()) = rx.recv() {
+                            let mut jobs: Vec<Work<I, O>> = take().into_iter().collect();
                             let deadline = Instant::now() + timeout;
                             while jobs.len() < batch {
                                 match rx.recv_deadline(deadline) {
-                                    Ok(job) => jobs.push(job),
+                                    Ok(()) => jobs.extend(take()),
                                     Err(_) => break,
                                 }
                             }
@@ -177,6 +211,7 @@ impl<I: Send + 'static, O: Send + 'static> Pool<I, O> {
             .map_err(|e| anyhow!("cannot start worker threads: {e}"))?;
         Ok(Self {
             tx: Some(tx),
+            lanes,
             threads,
             batch,
             counters,
@@ -213,11 +248,22 @@ impl<I: Send + 'static, O: Send + 'static> Pool<I, O> {
 
     /// Queues a job; some worker picks it up.
     pub fn submit(&self, input: I) -> Ticket<O> {
+        self.submit_in(0, input)
+    }
+
+    /// Queues a job in `lane`: the workers take the lanes' jobs in turn.
+    pub fn submit_in(&self, lane: u64, input: I) -> Ticket<O> {
         let ticket = Ticket::new();
-        let sent = self.tx.as_ref().map(|tx| tx.send((input, ticket.clone())));
-        if !matches!(sent, Some(Ok(()))) {
+        let Some(tx) = &self.tx else {
             ticket.fill(Err(anyhow!("the worker pool is shut down")));
-        }
+            return ticket;
+        };
+        self.lanes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(lane, (input, ticket.clone()));
+        // The workers outlive the sender: the message always has a receiver.
+        let _ = tx.send(());
         ticket
     }
 }
@@ -277,6 +323,57 @@ mod tests {
         assert_eq!(pool.jobs_run(), 10);
         assert!((pool.batch_fill() - 10.0 / 12.0).abs() < 1e-9);
         assert_eq!(pool.queued(), 0);
+    }
+
+    #[test]
+    fn lanes_are_served_in_turn_each_in_its_own_order() {
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let log = order.clone();
+        let gate = Arc::new((Mutex::new(false), Condvar::new()));
+        let open = gate.clone();
+        let pool = Pool::new(
+            "test",
+            vec![move |x: (u64, u32)| {
+                if x.0 == 0 {
+                    // The gate job holds the worker until every other job is queued.
+                    let (lock, cv) = &*open;
+                    let _g = cv
+                        .wait_while(lock.lock().unwrap(), |opened| !*opened)
+                        .unwrap();
+                } else {
+                    log.lock().unwrap().push(x);
+                }
+                Ok(())
+            }],
+        )
+        .unwrap();
+        let gate_job = pool.submit_in(0, (0, 0));
+        // Lane 1 queues a backlog of 4 before lanes 2 and 3 queue 2 each.
+        let mut tickets: Vec<_> = (0..4).map(|i| pool.submit_in(1, (1, i))).collect();
+        tickets.extend((0..2).map(|i| pool.submit_in(2, (2, i))));
+        tickets.extend((0..2).map(|i| pool.submit_in(3, (3, i))));
+        *gate.0.lock().unwrap() = true;
+        gate.1.notify_all();
+        gate_job
+            .wait_timeout(Duration::from_secs(5))
+            .unwrap()
+            .unwrap();
+        for t in &tickets {
+            t.wait_timeout(Duration::from_secs(5)).unwrap().unwrap();
+        }
+        assert_eq!(
+            *order.lock().unwrap(),
+            vec![
+                (1, 0),
+                (2, 0),
+                (3, 0),
+                (1, 1),
+                (2, 1),
+                (3, 1),
+                (1, 2),
+                (1, 3)
+            ]
+        );
     }
 
     #[test]

@@ -3,11 +3,12 @@
 
 //! The workers an element hands its frames to: its own, or a pool shared by name (`pool`
 //! property) with every other beitseg of the process that names it. A shared pool's workers
-//! take their batches from all of its elements' frames, in the order they were submitted, so
-//! under overload every stream gets its turn; each element still pushes its own results.
+//! take their batches from all of its elements' frames, one element's frame after another's
+//! (round-robin), so under overload every stream gets its turn however long another's backlog
+//! is; each element still pushes its own results.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, Weak};
 use std::time::Duration;
 
@@ -53,9 +54,13 @@ pub(super) struct PoolStats {
     pub(super) frames: u64,
 }
 
-/// An element's place in a pool, for as long as it runs; dropping it leaves the pool (and stops
-/// the workers when it was the last one in).
-pub(super) struct Member(Arc<WorkerPool>);
+/// An element's place in a pool, for as long as it runs: the pool and the element's own lane in
+/// it (workers take the lanes' frames in turn). Dropping it leaves the pool (and stops the
+/// workers when it was the last one in).
+pub(super) struct Member(Arc<WorkerPool>, u64);
+
+/// Lane numbers, one per element start.
+static LANES: AtomicU64 = AtomicU64::new(1);
 
 impl Member {
     /// The element's pool: a new one, or the running pool of that name. Joining a running pool
@@ -95,11 +100,11 @@ impl Member {
 
     fn enter(pool: Arc<WorkerPool>) -> Self {
         pool.streams.fetch_add(1, Ordering::SeqCst);
-        Member(pool)
+        Member(pool, LANES.fetch_add(1, Ordering::Relaxed))
     }
 
     pub(super) fn submit(&self, job: Job) -> Ticket<Rendered> {
-        self.0.pool.submit(job)
+        self.0.pool.submit_in(self.1, job)
     }
 
     pub(super) fn workers(&self) -> usize {

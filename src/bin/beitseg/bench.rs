@@ -37,8 +37,8 @@ pub enum Which {
     Model,
     /// Not part of the default set: 100 000 frames by default.
     Soak,
-    /// Not part of the default set: 1, 2, 4 and 8 streams of 640x480 video, in one pool with
-    /// batches against independent elements.
+    /// Not part of the default set: 1, 2, 4 and 8 streams of 640x480 video (4 × --frames
+    /// each), in one pool with batches against independent elements.
     Streams,
     /// Not part of the default set: load time and memory of the bundled tiny BEiT and each
     /// --model, beside plain ONNX Runtime, each in a process of its own.
@@ -345,7 +345,7 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
             Which::Pool => pool(&model, args.frames, args.json)?,
             Which::Model => model_bench(args, &model)?,
             Which::Soak => soak(args)?,
-            Which::Streams => crate::bench_streams::streams(&model, args.frames, args.json)?,
+            Which::Streams => crate::bench_streams::streams(&model, 4 * args.frames, args.json)?,
             Which::Load => {
                 let tiny = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
                     .join("samples/beit-tiny-ade/model.onnx");

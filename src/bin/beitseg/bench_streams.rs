@@ -7,13 +7,14 @@
 //! frames/s, and the pool's mean batch fill.
 
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use gst::prelude::*;
 use serde_json::json;
 
-/// One stream of the run: its pipeline and when its EOS came.
+/// One stream: a 640x480 picture repeated (the source costs nothing) through `beitseg {props}`.
 fn stream(model: &Path, frames: u32, index: usize, props: &str) -> Result<gst::Pipeline> {
     let patterns = ["smpte", "ball", "snow", "pinwheel"];
     gst::parse::launch(&format!(
@@ -34,15 +35,34 @@ struct Measured {
     batch_fill: f64,
 }
 
-/// Prerolls every stream (models load), then plays them all at once until each one's EOS.
+/// Plays every stream at once, noting when each frame leaves its element. The rates are taken
+/// over the window in which all streams run (from the last stream's first frame to the first
+/// stream's last), so the model's load and the streams' starts and ends do not count.
 fn measure(model: &Path, frames: u32, k: usize, props: &str) -> Result<Measured> {
     let pipelines = (0..k)
         .map(|i| stream(model, frames, i, props))
         .collect::<Result<Vec<_>>>()?;
-    let wait = |p: &gst::Pipeline, what: gst::MessageType| -> Result<()> {
+    let times: Vec<Arc<Mutex<Vec<Instant>>>> = (0..k).map(|_| Arc::default()).collect();
+    for (p, t) in pipelines.iter().zip(&times) {
+        let pad = p
+            .by_name("seg")
+            .and_then(|e| e.static_pad("src"))
+            .context("no beitseg src pad")?;
+        let t = t.clone();
+        pad.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+            t.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(Instant::now());
+            gst::PadProbeReturn::Ok
+        });
+    }
+    let wait = |p: &gst::Pipeline| -> Result<()> {
         let bus = p.bus().context("no bus")?;
         let msg = bus
-            .timed_pop_filtered(gst::ClockTime::NONE, &[what, gst::MessageType::Error])
+            .timed_pop_filtered(
+                gst::ClockTime::NONE,
+                &[gst::MessageType::Eos, gst::MessageType::Error],
+            )
             .context("bus closed")?;
         match crate::run::error_text(&msg) {
             Some(e) => Err(anyhow!("{e}")),
@@ -50,43 +70,47 @@ fn measure(model: &Path, frames: u32, k: usize, props: &str) -> Result<Measured>
         }
     };
     let result = (|| {
-        for p in &pipelines {
-            p.set_state(gst::State::Paused)
-                .map_err(|_| anyhow!("cannot start a stream"))?;
-            wait(p, gst::MessageType::AsyncDone)?;
-        }
-        let t0 = Instant::now();
-        for p in &pipelines {
-            p.set_state(gst::State::Playing)
-                .map_err(|_| anyhow!("cannot play a stream"))?;
-        }
-        let ends = std::thread::scope(|s| {
+        // All at once: the first start loads the model while the others wait for it.
+        std::thread::scope(|s| {
             let handles: Vec<_> = pipelines
                 .iter()
                 .map(|p| {
                     s.spawn(move || {
-                        wait(p, gst::MessageType::Eos).map(|()| t0.elapsed().as_secs_f64())
+                        p.set_state(gst::State::Playing)
+                            .map_err(|_| anyhow!("cannot play a stream"))?;
+                        wait(p)
                     })
                 })
                 .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join()
-                        .unwrap_or_else(|_| Err(anyhow!("a stream panicked")))
-                })
-                .collect::<Result<Vec<f64>>>()
+            handles.into_iter().try_for_each(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(anyhow!("a stream panicked")))
+            })
         })?;
-        let last = ends.iter().copied().fold(0.0, f64::max);
-        // The first frame of each stream ran during preroll.
-        let timed = frames.saturating_sub(1) as f64;
+        let times: Vec<Vec<Instant>> = times
+            .iter()
+            .map(|t| t.lock().unwrap_or_else(|e| e.into_inner()).clone())
+            .collect();
+        let from = times.iter().filter_map(|t| t.first()).max().copied();
+        let to = times.iter().filter_map(|t| t.last()).min().copied();
+        let (Some(from), Some(to)) = (from, to) else {
+            bail!("a stream gave no frame");
+        };
+        let window = to.saturating_duration_since(from).as_secs_f64();
+        if window <= 0.0 {
+            bail!("the streams did not run at the same time: give more --frames");
+        }
+        let per_stream: Vec<f64> = times
+            .iter()
+            .map(|t| t.iter().filter(|x| **x > from && **x <= to).count() as f64 / window)
+            .collect();
         let stats = pipelines[0]
             .by_name("seg")
             .context("no beitseg")?
             .property::<gst::Structure>("stats");
         Ok(Measured {
-            total_fps: timed * k as f64 / last,
-            per_stream: ends.iter().map(|t| timed / t).collect(),
+            total_fps: per_stream.iter().sum(),
+            per_stream,
             batch_fill: stats.get::<f64>("pool-batch-fill").unwrap_or(0.0),
         })
     })();
@@ -112,36 +136,42 @@ fn spread(rates: &[f64]) -> f64 {
 pub fn streams(model: &Path, frames: u32, json: bool) -> Result<()> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     for k in [1usize, 2, 4, 8] {
-        let batch = k.min(8);
-        let configs = [
-            (
-                "pooled",
-                format!(
-                    "pool=bench-streams-{k} workers={cores} batch-size={batch} batch-timeout=20"
-                ),
-            ),
-            ("independent", String::new()),
-        ];
+        let pooled = format!(
+            "pool=bench-streams-{k} workers={cores} batch-size={} batch-timeout=20",
+            k.min(8)
+        );
+        // Pooled, independent, independent, pooled: a machine that speeds up or slows down
+        // during the run favours neither.
+        let mut runs: [Vec<Measured>; 2] = [Vec::new(), Vec::new()];
+        for which in [0, 1, 1, 0] {
+            let props = if which == 0 { pooled.as_str() } else { "" };
+            runs[which].push(measure(model, frames, k, props)?);
+        }
         let mut totals = Vec::new();
-        for (mode, props) in &configs {
-            let m = measure(model, frames, k, props)?;
-            let s = spread(&m.per_stream);
+        for (mode, measured) in ["pooled", "independent"].iter().zip(&runs) {
+            let n = measured.len() as f64;
+            let total = measured.iter().map(|m| m.total_fps).sum::<f64>() / n;
+            let s = measured
+                .iter()
+                .map(|m| spread(&m.per_stream))
+                .fold(0.0, f64::max);
+            let fill = measured.iter().map(|m| m.batch_fill).sum::<f64>() / n;
+            let per_stream: Vec<f64> = measured.iter().flat_map(|m| m.per_stream.clone()).collect();
             crate::bench::emit(
                 json,
-                json!({"bench": "streams", "streams": k, "mode": mode, "fps_total": m.total_fps,
-                       "fps_per_stream": m.per_stream, "spread": s, "batch_fill": m.batch_fill,
-                       "frames_per_stream": frames, "cores": cores}),
+                json!({"bench": "streams", "streams": k, "mode": mode, "fps_total": total,
+                       "fps_per_stream": per_stream, "spread": s, "batch_fill": fill,
+                       "frames_per_stream": frames, "runs": measured.len(), "cores": cores}),
                 format!(
-                    "streams {k} {mode}: {:.2} frames/s in all, per stream {:.2}–{:.2} (spread \
-                     {:.0} %), batch fill {:.2}",
-                    m.total_fps,
-                    m.per_stream.iter().copied().fold(f64::MAX, f64::min),
-                    m.per_stream.iter().copied().fold(0.0, f64::max),
+                    "streams {k} {mode}: {total:.2} frames/s in all (mean of {} runs), per stream \
+                     {:.2}–{:.2} (spread {:.0} %, the larger run's), batch fill {fill:.2}",
+                    measured.len(),
+                    per_stream.iter().copied().fold(f64::MAX, f64::min),
+                    per_stream.iter().copied().fold(0.0, f64::max),
                     s * 100.0,
-                    m.batch_fill
                 ),
             );
-            totals.push(m.total_fps);
+            totals.push(total);
         }
         if !json {
             println!(
