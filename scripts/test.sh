@@ -8,6 +8,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+# A real Open Inference Protocol server for tests/remote.rs: MLServer from PyPI, in a venv of
+# its own (its dependencies stay out of the runtime's .venv).
+if [ ! -x .venv-server/bin/mlserver ]; then
+  echo "test: installing mlserver==1.6.1 into .venv-server" >&2
+  python3 -m venv .venv-server
+  .venv-server/bin/pip install -q --disable-pip-version-check mlserver==1.6.1 onnxruntime==1.31.1
+fi
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0

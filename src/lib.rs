@@ -17,6 +17,7 @@ pub mod palette;
 pub mod pool;
 pub mod preprocess;
 pub mod provider;
+pub mod remote;
 pub mod render;
 pub mod resample;
 pub mod runtime;

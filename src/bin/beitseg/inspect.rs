@@ -99,3 +99,57 @@ fn describe(i: &ModelInfo) {
     );
     println!("loaded in    {:.1} s", i.load.seconds);
 }
+
+/// `beitseg inspect --server grpc://HOST:PORT NAME`: what the server says about a model it
+/// serves, and whether beitseg can feed it.
+pub fn inspect_served(url: &str, name: &str, version: &str, timeout: f64) -> Result<()> {
+    let timeout = std::time::Duration::try_from_secs_f64(timeout)
+        .ok()
+        .filter(|t| !t.is_zero())
+        .ok_or_else(|| {
+            anyhow::anyhow!("--server-timeout {timeout}: must be a positive number of seconds")
+        })?;
+    let server = gstbeitseg::remote::Server::connect(url, timeout)?;
+    let m = server.model(name, version)?;
+    println!("server: {}", crate::secrets::masked(url));
+    println!("model: {}", m.name);
+    if !m.versions.is_empty() {
+        println!("versions: {}", m.versions.join(", "));
+    }
+    if !m.platform.is_empty() {
+        println!("platform: {}", m.platform);
+    }
+    let shape = |s: &[i64]| {
+        s.iter()
+            .map(|d| {
+                if *d < 0 {
+                    "N".to_string()
+                } else {
+                    d.to_string()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("x")
+    };
+    for t in &m.inputs {
+        println!("input: {} {} {}", t.name, t.datatype, shape(&t.shape));
+    }
+    for t in &m.outputs {
+        println!("output: {} {} {}", t.name, t.datatype, shape(&t.shape));
+    }
+    // The same contract as a local model: one image input, per-pixel scores out.
+    let usable = m.inputs.len() == 1
+        && m.inputs[0].shape.len() == 4
+        && (m.inputs[0].shape[1] == 3 || m.inputs[0].shape[3] == 3)
+        && ["FP32", "FP16"].contains(&m.inputs[0].datatype.as_str())
+        && m.outputs.first().is_some_and(|o| o.shape.len() == 4);
+    println!(
+        "beitseg can feed it: {}",
+        if usable {
+            "yes (one 3-channel image input, a rank-4 output)"
+        } else {
+            "no (beitseg needs one [N,3,H,W] or [N,H,W,3] FP32/FP16 input and a rank-4 output)"
+        }
+    );
+    Ok(())
+}

@@ -47,13 +47,24 @@ struct Cli {
 enum Command {
     /// Segment INPUT and write, serve or show the result.
     Run(Box<args::RunArgs>),
-    /// Describe a model: input, output, classes, preprocessing, and the provider it would run on.
+    /// Describe a model: input, output, classes, preprocessing, and the provider it would run on;
+    /// with --server, what an inference server says about a model it serves.
     Inspect {
-        /// The .onnx file.
+        /// The .onnx file; with --server, the served model's name.
         model: PathBuf,
         /// Execution provider to try.
         #[arg(long, value_enum, default_value_t = gstbeitseg::ProviderSetting::Auto)]
         provider: gstbeitseg::ProviderSetting,
+        /// An Open Inference Protocol (KServe v2) server: grpc://HOST:PORT (Triton, KServe,
+        /// MLServer, OpenVINO Model Server).
+        #[arg(long, value_name = "URL")]
+        server: Option<String>,
+        /// With --server: the model version (default: the server's choice).
+        #[arg(long, value_name = "VERSION", default_value = "")]
+        server_model_version: String,
+        /// With --server: seconds each call may take.
+        #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
+        server_timeout: f64,
     },
     /// Serve a video file (unchanged, re-encoded as H.264) as an RTSP camera, e.g. to try
     /// `beitseg run rtsp://…` without a camera. Each client gets the file from its start.
@@ -86,7 +97,24 @@ fn main() -> ExitCode {
         })
         .and_then(|()| match &cli.command {
             Command::Run(args) => run::run(args),
-            Command::Inspect { model, provider } => inspect::inspect(model, *provider),
+            Command::Inspect {
+                model,
+                provider,
+                server: Some(url),
+                server_model_version,
+                server_timeout,
+            } => {
+                let _ = provider;
+                inspect::inspect_served(
+                    url,
+                    &model.to_string_lossy(),
+                    server_model_version,
+                    *server_timeout,
+                )
+            }
+            Command::Inspect {
+                model, provider, ..
+            } => inspect::inspect(model, *provider),
             Command::Serve {
                 input,
                 url,

@@ -1,0 +1,259 @@
+// Copyright (C) 2026 beitseg developers
+// SPDX-License-Identifier: MIT OR Apache-2.0
+
+//! A client of the Open Inference Protocol (KServe v2 over gRPC, `inference.GRPCInferenceService`):
+//! the protocol Triton, KServe, MLServer and OpenVINO Model Server speak. Calls block the caller
+//! (a worker thread) on one process-wide async runtime, with a deadline each. Errors are one line
+//! that names the server and, where it applies, the model. No GStreamer here.
+
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Result};
+use tonic::transport::{Channel, Endpoint};
+
+/// The messages and the client generated from `proto/kserve_v2.proto`.
+#[allow(clippy::all, missing_docs)]
+pub mod proto {
+    tonic::include_proto!("inference");
+}
+
+use proto::grpc_inference_service_client::GrpcInferenceServiceClient;
+
+/// One runtime for every connection of the process (gst-plugins-rs elements share theirs the
+/// same way); its two threads only move bytes.
+static RUNTIME: LazyLock<std::result::Result<tokio::runtime::Runtime, String>> =
+    LazyLock::new(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("beitseg-grpc")
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())
+    });
+
+fn runtime() -> Result<&'static tokio::runtime::Runtime> {
+    RUNTIME
+        .as_ref()
+        .map_err(|e| anyhow!("cannot start the gRPC runtime: {e}"))
+}
+
+/// The largest request or answer (a batch of frames or its logits).
+const MAX_MESSAGE: usize = 1 << 30;
+
+/// A tensor as the server describes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TensorSpec {
+    pub name: String,
+    /// "FP32", "FP16", "INT64", …
+    pub datatype: String,
+    /// -1 for a free dimension.
+    pub shape: Vec<i64>,
+}
+
+/// What the server says about a model.
+#[derive(Clone, Debug)]
+pub struct ServedModel {
+    pub name: String,
+    pub versions: Vec<String>,
+    pub platform: String,
+    pub inputs: Vec<TensorSpec>,
+    pub outputs: Vec<TensorSpec>,
+}
+
+/// A connection to an inference server.
+#[derive(Clone)]
+pub struct Server {
+    url: String,
+    client: GrpcInferenceServiceClient<Channel>,
+    timeout: Duration,
+}
+
+/// The server's answer to a failed call, in a person's words.
+fn status_text(status: &tonic::Status) -> String {
+    let message = status.message().trim();
+    match status.code() {
+        tonic::Code::Unavailable => format!("unavailable ({message})"),
+        tonic::Code::DeadlineExceeded => "no answer in time".to_string(),
+        tonic::Code::NotFound => format!("not found ({message})"),
+        tonic::Code::ResourceExhausted if message.contains("larger than max") => format!(
+            "ResourceExhausted: {message} (raise the server's gRPC message limit: a 640x640 \
+             frame is 4.9 MB)"
+        ),
+        _ if message.is_empty() => format!("{:?}", status.code()),
+        _ => format!("{:?}: {message}", status.code()),
+    }
+}
+
+impl Server {
+    /// Connects to `grpc://HOST:PORT` and checks that an inference server answers there, each
+    /// step within `timeout`.
+    pub fn connect(url: &str, timeout: Duration) -> Result<Self> {
+        let rest = url
+            .strip_prefix("grpc://")
+            .ok_or_else(|| anyhow!("server {url}: expected grpc://HOST:PORT"))?;
+        if rest.is_empty() || rest.contains('/') {
+            bail!("server {url}: expected grpc://HOST:PORT");
+        }
+        let endpoint = Endpoint::from_shared(format!("http://{rest}"))
+            .map_err(|e| anyhow!("server {url}: {e}"))?
+            .connect_timeout(timeout)
+            .timeout(timeout);
+        let rt = runtime()?;
+        let channel = rt
+            .block_on(async { tokio::time::timeout(timeout, endpoint.connect()).await })
+            .map_err(|_| anyhow!("server {url}: no connection within {timeout:?}"))?
+            .map_err(|e| {
+                let mut why = e.to_string();
+                let mut source = std::error::Error::source(&e);
+                while let Some(s) = source {
+                    why = s.to_string();
+                    source = s.source();
+                }
+                anyhow!("server {url}: cannot connect ({why})")
+            })?;
+        // Frames and logits are megabytes: gRPC's default 4 MB limit would refuse them.
+        let client = GrpcInferenceServiceClient::new(channel)
+            .max_decoding_message_size(MAX_MESSAGE)
+            .max_encoding_message_size(MAX_MESSAGE);
+        let server = Server {
+            url: url.to_string(),
+            client,
+            timeout,
+        };
+        let live = server
+            .call(|mut c| async move { c.server_live(proto::ServerLiveRequest {}).await })
+            .map_err(|e| anyhow!("server {url}: not an inference server that answers ({e})"))?;
+        if !live.live {
+            bail!("server {url}: says it is not live");
+        }
+        Ok(server)
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// One call with the deadline, on the shared runtime.
+    fn call<T, F, Fut>(&self, f: F) -> std::result::Result<T, String>
+    where
+        F: FnOnce(GrpcInferenceServiceClient<Channel>) -> Fut,
+        Fut: std::future::Future<Output = std::result::Result<tonic::Response<T>, tonic::Status>>,
+    {
+        let rt = runtime().map_err(|e| e.to_string())?;
+        let client = self.client.clone();
+        match rt.block_on(async { tokio::time::timeout(self.timeout, f(client)).await }) {
+            Err(_) => Err("no answer in time".into()),
+            Ok(Err(status)) => Err(status_text(&status)),
+            Ok(Ok(response)) => Ok(response.into_inner()),
+        }
+    }
+
+    /// What the server says about `name` (`version` empty: the server's choice), once the model
+    /// is ready.
+    pub fn model(&self, name: &str, version: &str) -> Result<ServedModel> {
+        let at = |e: String| anyhow!("server {}: model {name}: {e}", self.url);
+        let (n, v) = (name.to_string(), version.to_string());
+        let ready = self
+            .call(|mut c| async move {
+                c.model_ready(proto::ModelReadyRequest {
+                    name: n,
+                    version: v,
+                })
+                .await
+            })
+            .map_err(at)?;
+        if !ready.ready {
+            return Err(at("not ready".into()));
+        }
+        let (n, v) = (name.to_string(), version.to_string());
+        let meta = self
+            .call(|mut c| async move {
+                c.model_metadata(proto::ModelMetadataRequest {
+                    name: n,
+                    version: v,
+                })
+                .await
+            })
+            .map_err(at)?;
+        let spec = |t: proto::model_metadata_response::TensorMetadata| TensorSpec {
+            name: t.name,
+            datatype: t.datatype,
+            shape: t.shape,
+        };
+        Ok(ServedModel {
+            name: meta.name,
+            versions: meta.versions,
+            platform: meta.platform,
+            inputs: meta.inputs.into_iter().map(spec).collect(),
+            outputs: meta.outputs.into_iter().map(spec).collect(),
+        })
+    }
+
+    /// Runs `model` on one FP32 input tensor of `shape` (sent as raw little-endian bytes) and
+    /// returns its first output's shape and values as f32 (FP32 or FP16 on the wire).
+    pub fn infer(
+        &self,
+        model: &str,
+        version: &str,
+        input: &TensorSpec,
+        data: &[f32],
+    ) -> Result<(Vec<i64>, Vec<f32>)> {
+        let raw: Vec<u8> = data.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let request = proto::ModelInferRequest {
+            model_name: model.to_string(),
+            model_version: version.to_string(),
+            id: String::new(),
+            inputs: vec![proto::model_infer_request::InferInputTensor {
+                name: input.name.clone(),
+                datatype: "FP32".into(),
+                shape: input.shape.clone(),
+                contents: None,
+            }],
+            outputs: Vec::new(),
+            raw_input_contents: vec![raw],
+        };
+        let response = self
+            .call(|mut c| async move { c.model_infer(request).await })
+            .map_err(|e| anyhow!("server {}: model {model}: inference failed: {e}", self.url))?;
+        let bad = |why: &str| anyhow!("server {}: model {model}: {why}", self.url);
+        let output = response
+            .outputs
+            .first()
+            .ok_or_else(|| bad("the answer has no output"))?;
+        let values: Vec<f32> = match (
+            output.datatype.as_str(),
+            response.raw_output_contents.first(),
+        ) {
+            ("FP32", Some(raw)) => raw
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect(),
+            ("FP16", Some(raw)) => raw
+                .chunks_exact(2)
+                .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
+                .collect(),
+            ("FP32", None) => output
+                .contents
+                .as_ref()
+                .map(|c| c.fp32_contents.clone())
+                .unwrap_or_default(),
+            (other, _) => {
+                return Err(bad(&format!(
+                    "output {} is {other}, not FP32 or FP16",
+                    output.name
+                )))
+            }
+        };
+        let expected: i64 = output.shape.iter().product();
+        if output.shape.iter().any(|d| *d < 0) || expected as usize != values.len() {
+            return Err(bad(&format!(
+                "output {} has shape {:?} but {} values",
+                output.name,
+                output.shape,
+                values.len()
+            )));
+        }
+        Ok((output.shape.clone(), values))
+    }
+}

@@ -1,0 +1,201 @@
+// Copyright (C) 2026 beitseg developers
+// SPDX-License-Identifier: MIT OR Apache-2.0
+
+//! Remote inference against a real Open Inference Protocol server: MLServer (from PyPI, in
+//! .venv-server, installed by scripts/test.sh) serving the tiny BEiT with ONNX Runtime on
+//! loopback (tests/fixtures/mlserver/beitseg_runtime.py).
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use gstbeitseg::remote::Server;
+
+/// MLServer on loopback serving `tiny-beit`; killed when dropped.
+struct Mlserver {
+    child: Child,
+    grpc: u16,
+    _dir: TempDir,
+}
+
+impl Mlserver {
+    /// `name`: this test's own folder for the server's settings and log.
+    fn start(name: &str) -> Self {
+        let bin = root().join(".venv-server/bin/mlserver");
+        assert!(
+            bin.exists(),
+            "{} is missing: scripts/test.sh installs it",
+            bin.display()
+        );
+        let dir = TempDir::new(&format!("mlserver-{name}"));
+        // A 640x640 frame is 4.9 MB of FP32: above gRPC's default 4 MB message limit.
+        let (http, grpc, metrics) = (free_port(), free_port(), free_port());
+        std::fs::write(
+            dir.join("settings.json"),
+            format!(
+                r#"{{"host": "127.0.0.1", "http_port": {http}, "grpc_port": {grpc}, "metrics_port": {metrics}, "parallel_workers": 0, "grpc_max_message_length": 268435456}}"#
+            ),
+        )
+        .unwrap();
+        std::fs::create_dir(dir.join("tiny-beit")).unwrap();
+        std::fs::write(
+            dir.join("tiny-beit/model-settings.json"),
+            format!(
+                r#"{{"name": "tiny-beit", "implementation": "beitseg_runtime.OnnxModel", "parameters": {{"uri": "{}"}}}}"#,
+                tiny_beit().display()
+            ),
+        )
+        .unwrap();
+        let log = std::fs::File::create(dir.join("log.txt")).unwrap();
+        let child = Command::new(bin)
+            .arg("start")
+            .arg(&dir.0)
+            .env("PYTHONPATH", root().join("tests/fixtures/mlserver"))
+            .stdout(Stdio::from(log.try_clone().unwrap()))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .unwrap();
+        let server = Mlserver {
+            child,
+            grpc,
+            _dir: dir,
+        };
+        // Up and the model loaded: at most 120 s on a busy machine.
+        let t0 = Instant::now();
+        loop {
+            let ready = Server::connect(&server.url(), Duration::from_secs(5))
+                .and_then(|s| s.model("tiny-beit", ""))
+                .is_ok();
+            if ready {
+                break;
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(120),
+                "MLServer did not serve tiny-beit within 120 s: {}",
+                std::fs::read_to_string(server._dir.join("log.txt")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        server
+    }
+
+    fn url(&self) -> String {
+        format!("grpc://127.0.0.1:{}", self.grpc)
+    }
+}
+
+impl Drop for Mlserver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `beitseg inspect --server` says what the server serves, and that beitseg can feed it; the
+/// server's logits for a frame are the local session's, and so is every class.
+#[test]
+fn a_served_model_is_described_and_answers_as_the_local_one() {
+    let server = Mlserver::start("described");
+    let (ok, out, err) = beitseg(&["inspect", "--server", &server.url(), "tiny-beit"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("model: tiny-beit"), "{out}");
+    assert!(
+        out.contains("input: pixel_values FP32 Nx3x640x640"),
+        "{out}"
+    );
+    assert!(out.contains("output: logits FP32 Nx150x160x160"), "{out}");
+    assert!(out.contains("beitseg can feed it: yes"), "{out}");
+
+    use gstbeitseg::model::{Model, Overrides};
+    let local = Model::load(&tiny_beit(), &Overrides::default()).unwrap();
+    let remote = Server::connect(&server.url(), Duration::from_secs(30)).unwrap();
+    let served = remote.model("tiny-beit", "").unwrap();
+    // A real photo, preprocessed as the element does.
+    let photo = photo_rgb(640, 640);
+    let input: Vec<f32> = (0..3)
+        .flat_map(|c| {
+            photo
+                .iter()
+                .skip(c)
+                .step_by(3)
+                .map(|p| *p as f32 / 127.5 - 1.0)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let mut spec = served.inputs[0].clone();
+    spec.shape[0] = 1;
+    let (shape, values) = remote.infer("tiny-beit", "", &spec, &input).unwrap();
+    assert_eq!(shape, vec![1, 150, 160, 160]);
+    let logits = local.run(input, 1).unwrap().remove(0);
+    let max_diff = logits
+        .data
+        .iter()
+        .zip(&values)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    assert!(max_diff < 1e-3, "logits differ by up to {max_diff}");
+    // The class of every low-resolution pixel (argmax over the 150 channels).
+    let plane = 160 * 160;
+    let argmax = |d: &[f32]| -> Vec<usize> {
+        (0..plane)
+            .map(|p| {
+                (0..150)
+                    .max_by(|&a, &b| d[a * plane + p].total_cmp(&d[b * plane + p]))
+                    .unwrap()
+            })
+            .collect()
+    };
+    assert!(argmax(&logits.data) == argmax(&values), "class maps differ");
+}
+
+/// Each way a server can be wrong is one line that names the server, in bounded time.
+#[test]
+fn server_mistakes_are_one_line_in_bounded_time() {
+    let server = Mlserver::start("mistakes");
+    // A port nobody listens on.
+    let dead = free_port();
+    // A TCP server that answers anything with bytes that are not HTTP/2.
+    let garbage = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let garbage_port = garbage.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        use std::io::Write;
+        for mut conn in garbage.incoming().flatten() {
+            let _ = conn.write_all(b"HTTP/1.0 200 OK\r\n\r\nthis is not gRPC\n");
+        }
+    });
+    for (url, model, says) in [
+        (
+            server.url(),
+            "no-such-model",
+            format!("server {}: model no-such-model: ", server.url()),
+        ),
+        (
+            format!("grpc://127.0.0.1:{dead}"),
+            "tiny-beit",
+            format!("server grpc://127.0.0.1:{dead}: cannot connect"),
+        ),
+        (
+            format!("grpc://127.0.0.1:{garbage_port}"),
+            "tiny-beit",
+            format!("server grpc://127.0.0.1:{garbage_port}: not an inference server"),
+        ),
+        (
+            "http://127.0.0.1:1".to_string(),
+            "tiny-beit",
+            "expected grpc://HOST:PORT".to_string(),
+        ),
+    ] {
+        let t0 = Instant::now();
+        let (ok, _, err) = beitseg(&["inspect", "--server", &url, model, "--server-timeout", "3"]);
+        assert!(!ok, "{url}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(err.contains(&says), "{url} {model}: {err}");
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "{url}: {:?}",
+            t0.elapsed()
+        );
+    }
+}
