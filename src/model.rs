@@ -122,11 +122,16 @@ pub struct ModelInfo {
     pub provider_notes: Vec<String>,
     /// How the session was loaded: time, optimised graph cache, optimiser choices.
     pub load: LoadReport,
+    /// `Some("grpc://… model NAME")` when an inference server runs the model.
+    pub server: Option<String>,
 }
 
 impl ModelInfo {
     /// The provider in use, with why better ones were not used.
     pub fn provider_line(&self) -> String {
+        if let Some(server) = &self.server {
+            return format!("server {server}");
+        }
         if self.provider_notes.is_empty() {
             return self.provider.name().to_string();
         }
@@ -152,6 +157,8 @@ pub struct Overrides {
     pub max_batch: usize,
     /// Where optimised graphs are kept between starts.
     pub graph_cache: GraphCache,
+    /// Run on an inference server instead of a local session.
+    pub server: Option<crate::remote::ServerRequest>,
 }
 
 /// Per-class scores of one image, channel-major `[classes][height][width]`.
@@ -165,7 +172,13 @@ pub struct Logits {
 
 pub struct Model {
     info: ModelInfo,
-    session: SharedSession,
+    backend: Backend,
+}
+
+/// What runs the model: a local ONNX Runtime session, or an inference server.
+enum Backend {
+    Local(SharedSession),
+    Remote(crate::remote::RemoteModel),
 }
 
 /// ONNX Runtime sessions created by this process so far.
@@ -205,6 +218,13 @@ impl Model {
         *weak = Arc::downgrade(&model);
         Ok(model)
     }
+}
+
+/// An input or output tensor as described by a session or a server.
+struct Tensor4<'a> {
+    name: &'a str,
+    precision: Precision,
+    shape: &'a [i64],
 }
 
 fn tensor_shape(what: &str, ty: &ValueType) -> Result<(Precision, Vec<i64>)> {
@@ -315,6 +335,9 @@ impl Model {
     }
 
     fn load_inner(path: &Path, overrides: &Overrides) -> Result<Self> {
+        if let Some(server) = &overrides.server {
+            return Self::load_remote(path, server, overrides);
+        }
         let meta = std::fs::metadata(path).map_err(|e| anyhow!("cannot open the file: {e}"))?;
         if meta.is_dir() {
             bail!("is a directory, not an .onnx file");
@@ -376,7 +399,72 @@ impl Model {
             info.output_precision == Precision::F16,
         )?;
         SESSIONS_CREATED.fetch_add(1, Ordering::Relaxed);
-        Ok(Self { info, session })
+        Ok(Self {
+            info,
+            backend: Backend::Local(session),
+        })
+    }
+
+    /// A model an inference server runs: its tensors as the server describes them, its
+    /// self-description (labels, palette, preprocessing) from the .onnx file's metadata when
+    /// `path` names one (its weights are not read), else defaults and the label files.
+    fn load_remote(
+        path: &Path,
+        server: &crate::remote::ServerRequest,
+        overrides: &Overrides,
+    ) -> Result<Self> {
+        let started = std::time::Instant::now();
+        let remote = crate::remote::RemoteModel::connect(server)?;
+        let served = remote.served();
+        let (Some(input), Some(output)) = (served.inputs.first(), served.outputs.first()) else {
+            bail!(
+                "server {}: model {} has no input or no output",
+                server.url,
+                server.model
+            );
+        };
+        if served.inputs.len() != 1 {
+            bail!(
+                "server {}: model {} has {} inputs; beitseg feeds exactly one image tensor",
+                server.url,
+                server.model,
+                served.inputs.len()
+            );
+        }
+        let precision = |what: &str, t: &crate::remote::TensorSpec| match t.datatype.as_str() {
+            "FP32" => Ok(Precision::F32),
+            "FP16" => Ok(Precision::F16),
+            other => bail!("{what} {:?} is {other}; beitseg needs FP32 or FP16", t.name),
+        };
+        let props = if path.as_os_str().is_empty() {
+            Vec::new()
+        } else {
+            crate::onnx_graph::Graph::read(path)?.metadata
+        };
+        let mut info = Self::describe(
+            path,
+            Tensor4 {
+                name: &input.name,
+                precision: precision("input", input)?,
+                shape: &input.shape,
+            },
+            Tensor4 {
+                name: &output.name,
+                precision: precision("output", output)?,
+                shape: &output.shape,
+            },
+            |key| props.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone()),
+            overrides,
+        )
+        .with_context(|| format!("server {}: model {}", server.url, server.model))?;
+        // The server takes FP32 (it converts when its model wants FP16).
+        info.input_precision = Precision::F32;
+        info.server = Some(format!("{} model {}", server.url, server.model));
+        info.load.seconds = started.elapsed().as_secs_f64();
+        Ok(Self {
+            info,
+            backend: Backend::Remote(remote),
+        })
     }
 
     fn inspect(path: &Path, session: &Session, overrides: &Overrides) -> Result<ModelInfo> {
@@ -396,10 +484,39 @@ impl Model {
             tensor_shape(&format!("input {:?}", input.name()), input.dtype())?;
         let (output_precision, oshape) =
             tensor_shape(&format!("output {:?}", output.name()), output.dtype())?;
+        let props = session.metadata().ok();
+        Self::describe(
+            path,
+            Tensor4 {
+                name: input.name(),
+                precision: input_precision,
+                shape: &ishape,
+            },
+            Tensor4 {
+                name: output.name(),
+                precision: output_precision,
+                shape: &oshape,
+            },
+            |key| props.as_ref().and_then(|m| m.custom(key)),
+            overrides,
+        )
+    }
+
+    /// The model from its input and output tensors and its metadata (`meta(key)`), checked
+    /// against the contract.
+    fn describe(
+        path: &Path,
+        input: Tensor4<'_>,
+        output: Tensor4<'_>,
+        meta: impl Fn(&str) -> Option<String>,
+        overrides: &Overrides,
+    ) -> Result<ModelInfo> {
+        let (input_precision, ishape) = (input.precision, input.shape.to_vec());
+        let (output_precision, oshape) = (output.precision, output.shape.to_vec());
         if ishape.len() != 4 {
             bail!(
                 "input {:?} has rank {} ({ishape:?}); expected [N,3,H,W] or [N,H,W,3]",
-                input.name(),
+                input.name,
                 ishape.len()
             );
         }
@@ -408,7 +525,7 @@ impl Model {
         } else if ishape[3] == 3 {
             Layout::Nhwc
         } else {
-            bail!("input {:?} has shape {ishape:?}: expected 3 colour channels, [N,3,H,W] or [N,H,W,3]", input.name());
+            bail!("input {:?} has shape {ishape:?}: expected 3 colour channels, [N,3,H,W] or [N,H,W,3]", input.name);
         };
         let (h, w) = match layout {
             Layout::Nchw => (ishape[2], ishape[3]),
@@ -417,13 +534,10 @@ impl Model {
         let (Some(height), Some(width)) = (fixed(h), fixed(w)) else {
             bail!(
                 "input {:?} has shape {ishape:?}: height and width must be fixed in the model",
-                input.name()
+                input.name
             );
         };
-        let meta = {
-            let props = session.metadata().ok();
-            Metadata::parse(|key| props.as_ref().and_then(|m| m.custom(key)))?
-        };
+        let meta = Metadata::parse(meta)?;
         if let Some(size) = &meta.input_size {
             let ok = size.as_array().is_some_and(|a| {
                 a.len() == 2
@@ -438,7 +552,7 @@ impl Model {
         if oshape.len() != 4 {
             bail!(
                 "output {:?} has rank {} ({oshape:?}); expected [N,C,h,w] (or [N,h,w,C] for an NHWC model)",
-                output.name(),
+                output.name,
                 oshape.len()
             );
         }
@@ -527,8 +641,8 @@ impl Model {
 
         Ok(ModelInfo {
             path: path.to_path_buf(),
-            input_name: input.name().to_string(),
-            output_name: output.name().to_string(),
+            input_name: input.name.to_string(),
+            output_name: output.name.to_string(),
             layout,
             input_precision,
             output_precision,
@@ -553,11 +667,20 @@ impl Model {
                 graph_cache: "off",
                 notes: Vec::new(),
             },
+            server: None,
         })
     }
 
     pub fn info(&self) -> &ModelInfo {
         &self.info
+    }
+
+    /// Requests to an inference server tried again (0 for a local session).
+    pub fn retries(&self) -> u64 {
+        match &self.backend {
+            Backend::Remote(r) => r.retries(),
+            Backend::Local(_) => 0,
+        }
     }
 
     /// Runs the model on `batch` preprocessed images laid out as the model's input expects and
@@ -575,6 +698,10 @@ impl Model {
                 input.len()
             );
         }
+        if let Backend::Remote(remote) = &self.backend {
+            let output = remote.run(&shape, &input)?;
+            return split_logits(info, &output.shape, output.data, batch);
+        }
         let value = match info.input_precision {
             Precision::F32 => Tensor::from_array((shape, input))?.into_dyn(),
             Precision::F16 => {
@@ -584,8 +711,10 @@ impl Model {
                 Tensor::from_array((shape, halves))?.into_dyn()
             }
         };
-        let output = self
-            .session
+        let Backend::Local(session) = &self.backend else {
+            bail!("internal error: a remote model reached the local session");
+        };
+        let output = session
             .run(&value)
             .map_err(|e| anyhow!("inference failed: {e}"))?;
         split_logits(info, &output.shape, output.data, batch)

@@ -2,7 +2,8 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 
 //! Just enough of an ONNX file's graph (nodes, initializers, inputs) to see, before ONNX Runtime
-//! loads it, whether its constant folding would blow up. Read straight from the protobuf wire
+//! loads it, whether its constant folding would blow up; and its metadata, which describes a
+//! model served remotely. Read straight from the protobuf wire
 //! format: weights (inline or external) are skipped, never read. No ONNX Runtime here.
 
 use std::collections::HashSet;
@@ -28,6 +29,8 @@ pub struct Graph {
     pub initializers: HashSet<String>,
     /// Names of the graph inputs, including initializers listed as inputs (overridable ones).
     pub inputs: Vec<String>,
+    /// The model's `metadata_props` (key, value), in file order.
+    pub metadata: Vec<(String, String)>,
 }
 
 /// Operators whose output can be far larger than their inputs: over constants, ONNX Runtime's
@@ -258,15 +261,30 @@ impl<R: Read + Seek> Wire<'_, R> {
 fn parse<R: Read + Seek>(r: &mut R, len: u64) -> Result<Graph> {
     let mut wire = Wire { r, pos: 0 };
     let mut graph = None;
-    // ModelProto: graph = 7.
+    let mut metadata = Vec::new();
+    // ModelProto: graph = 7, metadata_props = 14 (StringStringEntryProto: key = 1, value = 2).
     wire.message(len, |w, number, len| {
-        if number != 7 {
-            return Ok(false);
+        match number {
+            7 => graph = Some(parse_graph(w, w.pos + len)?),
+            14 => {
+                let (mut key, mut value) = (String::new(), String::new());
+                w.message(w.pos + len, |w, number, len| {
+                    match number {
+                        1 => key = w.string(len)?,
+                        2 => value = w.string(len)?,
+                        _ => return Ok(false),
+                    }
+                    Ok(true)
+                })?;
+                metadata.push((key, value));
+            }
+            _ => return Ok(false),
         }
-        graph = Some(parse_graph(w, w.pos + len)?);
         Ok(true)
     })?;
-    graph.context("no graph")
+    let mut graph: Graph = graph.context("no graph")?;
+    graph.metadata = metadata;
+    Ok(graph)
 }
 
 fn parse_graph<R: Read + Seek>(w: &mut Wire<'_, R>, end: u64) -> Result<Graph> {
@@ -390,6 +408,29 @@ mod tests {
         assert_eq!(parsed.nodes[0].outputs, ["y"]);
         assert!(parsed.initializers.contains("w"));
         assert_eq!(parsed.inputs, ["x"]);
+    }
+
+    #[test]
+    fn reads_the_metadata_props() {
+        let g = graph(&[node("Add", &["x", "w"], &["y"])], &["w"], &["x"]);
+        let mut m = model(&g);
+        for (k, v) in [
+            ("id2label", "{\"0\": \"wall\"}"),
+            ("image_mean", "[0.5,0.5,0.5]"),
+        ] {
+            let mut entry = Vec::new();
+            bytes(1, k.as_bytes(), &mut entry);
+            bytes(2, v.as_bytes(), &mut entry);
+            bytes(14, &entry, &mut m);
+        }
+        let parsed = parse_bytes(&m).unwrap();
+        assert_eq!(
+            parsed.metadata,
+            [
+                ("id2label".to_string(), "{\"0\": \"wall\"}".to_string()),
+                ("image_mean".to_string(), "[0.5,0.5,0.5]".to_string())
+            ]
+        );
     }
 
     #[test]

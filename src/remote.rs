@@ -69,6 +69,40 @@ pub struct Server {
     timeout: Duration,
 }
 
+/// A failed call: what happened, and whether trying again later may work (the server is down,
+/// restarting, overloaded or slow) or not (no such model, a wrong request).
+#[derive(Debug)]
+pub struct CallError {
+    pub transient: bool,
+    pub text: String,
+}
+
+impl std::fmt::Display for CallError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl CallError {
+    fn of(status: &tonic::Status) -> Self {
+        use tonic::Code;
+        let message = status.message();
+        let too_large = message.contains("larger than max");
+        // A connection lost mid-request (the server killed or restarting) comes as Unknown.
+        let lost = ["transport", "connection", "h2 protocol", "broken pipe"]
+            .iter()
+            .any(|w| message.contains(w));
+        CallError {
+            transient: matches!(
+                status.code(),
+                Code::Unavailable | Code::DeadlineExceeded | Code::Aborted
+            ) || (status.code() == Code::ResourceExhausted && !too_large)
+                || (status.code() == Code::Unknown && lost),
+            text: status_text(status),
+        }
+    }
+}
+
 /// The server's answer to a failed call, in a person's words.
 fn status_text(status: &tonic::Status) -> String {
     let message = status.message().trim();
@@ -135,16 +169,22 @@ impl Server {
     }
 
     /// One call with the deadline, on the shared runtime.
-    fn call<T, F, Fut>(&self, f: F) -> std::result::Result<T, String>
+    fn call<T, F, Fut>(&self, f: F) -> std::result::Result<T, CallError>
     where
         F: FnOnce(GrpcInferenceServiceClient<Channel>) -> Fut,
         Fut: std::future::Future<Output = std::result::Result<tonic::Response<T>, tonic::Status>>,
     {
-        let rt = runtime().map_err(|e| e.to_string())?;
+        let rt = runtime().map_err(|e| CallError {
+            transient: false,
+            text: e.to_string(),
+        })?;
         let client = self.client.clone();
         match rt.block_on(async { tokio::time::timeout(self.timeout, f(client)).await }) {
-            Err(_) => Err("no answer in time".into()),
-            Ok(Err(status)) => Err(status_text(&status)),
+            Err(_) => Err(CallError {
+                transient: true,
+                text: "no answer in time".into(),
+            }),
+            Ok(Err(status)) => Err(CallError::of(&status)),
             Ok(Ok(response)) => Ok(response.into_inner()),
         }
     }
@@ -152,7 +192,7 @@ impl Server {
     /// What the server says about `name` (`version` empty: the server's choice), once the model
     /// is ready.
     pub fn model(&self, name: &str, version: &str) -> Result<ServedModel> {
-        let at = |e: String| anyhow!("server {}: model {name}: {e}", self.url);
+        let at = |e: CallError| anyhow!("server {}: model {name}: {e}", self.url);
         let (n, v) = (name.to_string(), version.to_string());
         let ready = self
             .call(|mut c| async move {
@@ -164,7 +204,7 @@ impl Server {
             })
             .map_err(at)?;
         if !ready.ready {
-            return Err(at("not ready".into()));
+            bail!("server {}: model {name}: not ready", self.url);
         }
         let (n, v) = (name.to_string(), version.to_string());
         let meta = self
@@ -199,6 +239,18 @@ impl Server {
         input: &TensorSpec,
         data: &[f32],
     ) -> Result<(Vec<i64>, Vec<f32>)> {
+        self.try_infer(model, version, input, data)
+            .map_err(|e| anyhow!("{e}"))
+    }
+
+    /// [`Server::infer`], telling a passing failure from a lasting one.
+    pub fn try_infer(
+        &self,
+        model: &str,
+        version: &str,
+        input: &TensorSpec,
+        data: &[f32],
+    ) -> std::result::Result<(Vec<i64>, Vec<f32>), CallError> {
         let raw: Vec<u8> = data.iter().flat_map(|v| v.to_le_bytes()).collect();
         let request = proto::ModelInferRequest {
             model_name: model.to_string(),
@@ -215,8 +267,14 @@ impl Server {
         };
         let response = self
             .call(|mut c| async move { c.model_infer(request).await })
-            .map_err(|e| anyhow!("server {}: model {model}: inference failed: {e}", self.url))?;
-        let bad = |why: &str| anyhow!("server {}: model {model}: {why}", self.url);
+            .map_err(|e| CallError {
+                transient: e.transient,
+                text: format!("server {}: model {model}: inference failed: {e}", self.url),
+            })?;
+        let bad = |why: &str| CallError {
+            transient: false,
+            text: format!("server {}: model {model}: {why}", self.url),
+        };
         let output = response
             .outputs
             .first()
@@ -255,5 +313,81 @@ impl Server {
             )));
         }
         Ok((output.shape.clone(), values))
+    }
+}
+
+/// What an element or the CLI asks for: which server and model, and how patient to be.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ServerRequest {
+    /// `grpc://HOST:PORT`.
+    pub url: String,
+    pub model: String,
+    /// Empty: the server's choice.
+    pub version: String,
+    /// Per call.
+    pub timeout: Duration,
+    /// How long a server that is down, restarting or overloaded is retried (with backoff)
+    /// before a frame fails.
+    pub give_up: Duration,
+}
+
+/// A model an inference server runs, as [`crate::model::Model`] uses it.
+pub struct RemoteModel {
+    server: Server,
+    request: ServerRequest,
+    served: ServedModel,
+    retries: std::sync::atomic::AtomicU64,
+}
+
+impl RemoteModel {
+    /// Connects and asks the server about the model: an error if either fails.
+    pub fn connect(request: &ServerRequest) -> Result<Self> {
+        let server = Server::connect(&request.url, request.timeout)?;
+        let served = server.model(&request.model, &request.version)?;
+        Ok(RemoteModel {
+            server,
+            request: request.clone(),
+            served,
+            retries: Default::default(),
+        })
+    }
+
+    pub fn served(&self) -> &ServedModel {
+        &self.served
+    }
+
+    /// Requests tried again so far.
+    pub fn retries(&self) -> u64 {
+        self.retries.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// One batch of preprocessed images (`shape`, FP32) through the server. A passing failure
+    /// is retried after 0.1 s, 0.2 s … 2 s until `give_up` has passed since the first try (the
+    /// channel reconnects by itself when the server is back); then, or at a lasting failure,
+    /// an error.
+    pub fn run(&self, shape: &[usize; 4], input: &[f32]) -> Result<crate::session::Output> {
+        let mut spec = self.served.inputs[0].clone();
+        spec.shape = shape.iter().map(|d| *d as i64).collect();
+        let started = std::time::Instant::now();
+        let mut delay = Duration::from_millis(100);
+        loop {
+            match self
+                .server
+                .try_infer(&self.request.model, &self.request.version, &spec, input)
+            {
+                Ok((shape, data)) => return Ok(crate::session::Output { shape, data }),
+                Err(e) if e.transient && started.elapsed() < self.request.give_up => {
+                    self.retries
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    std::thread::sleep(delay);
+                    delay = (delay * 2).min(Duration::from_secs(2));
+                }
+                Err(e) if e.transient => bail!(
+                    "{e}; gave up after {:.0} s",
+                    self.request.give_up.as_secs_f64()
+                ),
+                Err(e) => bail!("{e}"),
+            }
+        }
     }
 }

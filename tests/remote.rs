@@ -16,13 +16,18 @@ use gstbeitseg::remote::Server;
 /// MLServer on loopback serving `tiny-beit`; killed when dropped.
 struct Mlserver {
     child: Child,
-    grpc: u16,
+    ports: (u16, u16, u16),
     _dir: TempDir,
 }
 
 impl Mlserver {
     /// `name`: this test's own folder for the server's settings and log.
     fn start(name: &str) -> Self {
+        Self::start_on(name, (free_port(), free_port(), free_port()))
+    }
+
+    /// On given (http, grpc, metrics) ports: a server restarted where the last one was.
+    fn start_on(name: &str, ports: (u16, u16, u16)) -> Self {
         let bin = root().join(".venv-server/bin/mlserver");
         assert!(
             bin.exists(),
@@ -31,7 +36,7 @@ impl Mlserver {
         );
         let dir = TempDir::new(&format!("mlserver-{name}"));
         // A 640x640 frame is 4.9 MB of FP32: above gRPC's default 4 MB message limit.
-        let (http, grpc, metrics) = (free_port(), free_port(), free_port());
+        let (http, grpc, metrics) = ports;
         std::fs::write(
             dir.join("settings.json"),
             format!(
@@ -59,7 +64,7 @@ impl Mlserver {
             .unwrap();
         let server = Mlserver {
             child,
-            grpc,
+            ports,
             _dir: dir,
         };
         // Up and the model loaded: at most 120 s on a busy machine.
@@ -82,7 +87,7 @@ impl Mlserver {
     }
 
     fn url(&self) -> String {
-        format!("grpc://127.0.0.1:{}", self.grpc)
+        format!("grpc://127.0.0.1:{}", self.ports.1)
     }
 }
 
@@ -198,4 +203,114 @@ fn server_mistakes_are_one_line_in_bounded_time() {
             t0.elapsed()
         );
     }
+}
+
+/// `videotestsrc ! beitseg mode=mask {props} ! appsink` on the tiny BEiT.
+fn masks(frames: u32, props: &str) -> gst::Pipeline {
+    launch_pipeline(&format!(
+        "videotestsrc num-buffers={frames} pattern=ball ! \
+         video/x-raw,format=RGB,width=160,height=120 ! \
+         beitseg name=seg model={} mode=mask {props} ! appsink name=out sync=false",
+        tiny_beit().display()
+    ))
+}
+
+fn pull_all(pipeline: &gst::Pipeline, mut each: impl FnMut(usize)) -> Vec<Vec<u8>> {
+    use gst::prelude::*;
+    let sink: gst_app::AppSink = element(pipeline, "out");
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let mut out = Vec::new();
+    while let Some(sample) = sink.try_pull_sample(gst::ClockTime::from_seconds(120)) {
+        out.push(sample.buffer().unwrap().map_readable().unwrap().to_vec());
+        each(out.len());
+    }
+    assert!(sink.is_eos(), "no EOS within 120 s of the last frame");
+    out
+}
+
+/// The element with `server=`: the class map of every frame as the local session gives it.
+#[test]
+fn the_element_through_a_server_gives_the_local_class_maps() {
+    use gst::prelude::*;
+    let server = Mlserver::start("element");
+    let remote = masks(
+        6,
+        &format!("server={} server-model=tiny-beit workers=2", server.url()),
+    );
+    let through = pull_all(&remote, |_| {});
+    let stats = element::<gst::Element>(&remote, "seg").property::<gst::Structure>("stats");
+    let in_use =
+        element::<gst::Element>(&remote, "seg").property::<Option<String>>("provider-in-use");
+    bus_warnings(&remote);
+    remote.set_state(gst::State::Null).unwrap();
+    let local = masks(6, "workers=2");
+    let here = pull_all(&local, |_| {});
+    local.set_state(gst::State::Null).unwrap();
+    assert_eq!(through.len(), 6);
+    assert_eq!(here.len(), 6);
+    let same: usize = through
+        .iter()
+        .zip(&here)
+        .map(|(a, b)| a.iter().zip(b).filter(|(x, y)| x == y).count())
+        .sum();
+    let total: usize = here.iter().map(Vec::len).sum();
+    println!("{same} of {total} pixels agree; {stats}");
+    assert!(same == total, "{} of {total} pixels differ", total - same);
+    assert!(in_use
+        .unwrap_or_default()
+        .starts_with("server grpc://127.0.0.1:"));
+}
+
+/// The server is killed mid-stream and started again on its port: no crash, no lost frame (a
+/// file's frames wait), the retries counted.
+#[test]
+fn a_server_restarted_mid_stream_loses_no_frame() {
+    use gst::prelude::*;
+    let mut server = Some(Mlserver::start("restart"));
+    let url = server.as_ref().unwrap().url();
+    let ports = server.as_ref().unwrap().ports;
+    let pipeline = masks(
+        30,
+        &format!(
+            "server={url} server-model=tiny-beit workers=1 server-timeout=5000 server-give-up=120"
+        ),
+    );
+    let frames = pull_all(&pipeline, |n| {
+        if n == 5 {
+            // Killed, then back on the same port a second later.
+            drop(server.take());
+            std::thread::sleep(Duration::from_secs(1));
+            server = Some(Mlserver::start_on("restart-2", ports));
+        }
+    });
+    let stats = element::<gst::Element>(&pipeline, "seg").property::<gst::Structure>("stats");
+    // Before NULL, which flushes the bus: an error fails the test.
+    bus_warnings(&pipeline);
+    pipeline.set_state(gst::State::Null).unwrap();
+    println!("{stats}");
+    assert_eq!(frames.len(), 30, "{stats}");
+    assert!(stats.get::<u64>("server-retries").unwrap() > 0, "{stats}");
+}
+
+/// `beitseg run --server`: a file segmented by the server, every frame written.
+#[test]
+fn run_with_a_server_writes_every_frame() {
+    let server = Mlserver::start("run");
+    let dir = TempDir::new("remote-run");
+    let input = clip(&dir, "in.mp4", 8, 25, false);
+    let out = dir.join("out.mp4");
+    let (ok, _, err) = beitseg(&[
+        "run",
+        input.to_str().unwrap(),
+        "--model",
+        tiny_beit().to_str().unwrap(),
+        "--server",
+        &server.url(),
+        "--server-model",
+        "tiny-beit",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
+    assert_eq!(count_video_frames(&out), 8, "{err}");
 }

@@ -85,7 +85,12 @@ pub struct BeitSeg {
 impl BeitSeg {
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         let settings = self.settings.guard().clone();
-        let Some(path) = settings.model.clone() else {
+        // With a server, the .onnx file is optional (it only describes the model).
+        let Some(path) = settings
+            .model
+            .clone()
+            .or_else(|| settings.server.as_ref().map(|_| Default::default()))
+        else {
             return Err(gst::error_msg!(
                 gst::ResourceError::NotFound,
                 ["No model set: set the model property to an .onnx file"]
@@ -114,8 +119,11 @@ impl BeitSeg {
             gst::error_msg!(kind, ["{err:#}"])
         };
         // Building a TensorRT engine takes minutes; say so before it starts.
-        if let Some(note) =
-            provider::missing_engine_note(&overrides.provider, &path, overrides.max_batch)
+        if let Some(note) = overrides
+            .server
+            .is_none()
+            .then(|| provider::missing_engine_note(&overrides.provider, &path, overrides.max_batch))
+            .flatten()
         {
             gst::element_imp_info!(self, gst::LibraryError::Init, ["{note}"]);
         }

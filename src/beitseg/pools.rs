@@ -52,6 +52,8 @@ pub(super) struct PoolStats {
     pub(super) queued: usize,
     pub(super) batch_fill: f64,
     pub(super) frames: u64,
+    /// Requests to an inference server tried again.
+    pub(super) server_retries: u64,
 }
 
 /// An element's place in a pool, for as long as it runs: the pool and the element's own lane in
@@ -124,6 +126,7 @@ impl Member {
             queued: p.pool.queued(),
             batch_fill: p.pool.batch_fill(),
             frames: p.pool.jobs_run(),
+            server_retries: p.model.retries(),
         }
     }
 }

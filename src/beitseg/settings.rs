@@ -36,6 +36,13 @@ pub(super) struct Settings {
     pub(super) engine_cache: Option<PathBuf>,
     pub(super) graph_cache: Option<String>,
     pub(super) pool: Option<String>,
+    pub(super) server: Option<String>,
+    pub(super) server_model: Option<String>,
+    pub(super) server_model_version: Option<String>,
+    /// Milliseconds per request.
+    pub(super) server_timeout: u32,
+    /// Seconds a server that is down or overloaded is retried before a frame fails.
+    pub(super) server_give_up: u32,
 }
 
 impl Default for Settings {
@@ -63,6 +70,11 @@ impl Default for Settings {
             engine_cache: None,
             graph_cache: None,
             pool: None,
+            server: None,
+            server_model: None,
+            server_model_version: None,
+            server_timeout: 10_000,
+            server_give_up: 30,
         }
     }
 }
@@ -237,6 +249,46 @@ pub(super) fn param_specs() -> Vec<glib::ParamSpec> {
             )
             .mutable_ready()
             .build(),
+        glib::ParamSpecString::builder("server")
+            .nick("Inference server")
+            .blurb(
+                "grpc://HOST:PORT of an Open Inference Protocol (KServe v2) server — Triton, \
+                 KServe, MLServer, OpenVINO Model Server — that runs the model instead of a \
+                 local ONNX Runtime session; `model` may still name the .onnx file for its \
+                 labels, palette and preprocessing (its weights are not read). Each worker is \
+                 one request in flight.",
+            )
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecString::builder("server-model")
+            .nick("Served model")
+            .blurb("The model's name on the server (default: the model file's name without .onnx).")
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecString::builder("server-model-version")
+            .nick("Served model version")
+            .blurb("The model version on the server (empty: the server's choice).")
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecUInt::builder("server-timeout")
+            .nick("Server timeout")
+            .blurb("Milliseconds a request to the server may take.")
+            .minimum(100)
+            .maximum(600_000)
+            .default_value(d.server_timeout)
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecUInt::builder("server-give-up")
+            .nick("Server give-up time")
+            .blurb(
+                "Seconds a server that is down, restarting or overloaded is retried (backoff 0.1 \
+                 to 2 s) before the stream fails; meanwhile frames wait or, with \
+                 drop-policy=oldest, are dropped and counted.",
+            )
+            .maximum(86_400)
+            .default_value(d.server_give_up)
+            .mutable_ready()
+            .build(),
         glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
             .nick("Statistics")
             .blurb(
@@ -245,7 +297,7 @@ pub(super) fn param_specs() -> Vec<glib::ParamSpec> {
                  over the last second), workers; and the pool's: pool (its name, empty for workers \
                  of its own), pool-streams (elements in it), pool-queue-depth (frames waiting for \
                  a worker), pool-batch-fill (frames per batch over batch-size, 0 to 1), \
-                 pool-frames (frames run).",
+                 pool-frames (frames run); server-retries (requests to the inference server tried again).",
             )
             .read_only()
             .build(),
@@ -305,6 +357,19 @@ impl Settings {
             "interval" => self.interval = value.get().expect("type checked upstream"),
             "post-stats" => self.post_stats = value.get().expect("type checked upstream"),
             "classes" => self.classes = value.get().expect("type checked upstream"),
+            "server" | "server-model" | "server-model-version" => {
+                let text = value
+                    .get::<Option<String>>()
+                    .expect("type checked upstream")
+                    .filter(|p| !p.is_empty());
+                match name {
+                    "server" => self.server = text,
+                    "server-model" => self.server_model = text,
+                    _ => self.server_model_version = text,
+                }
+            }
+            "server-timeout" => self.server_timeout = value.get().expect("type checked upstream"),
+            "server-give-up" => self.server_give_up = value.get().expect("type checked upstream"),
             "pool" => {
                 self.pool = value
                     .get::<Option<String>>()
@@ -339,6 +404,11 @@ impl Settings {
             "batch-timeout" => Some(self.batch_timeout.to_value()),
             "post-stats" => Some(self.post_stats.to_value()),
             "pool" => Some(self.pool.to_value()),
+            "server" => Some(self.server.to_value()),
+            "server-model" => Some(self.server_model.to_value()),
+            "server-model-version" => Some(self.server_model_version.to_value()),
+            "server-timeout" => Some(self.server_timeout.to_value()),
+            "server-give-up" => Some(self.server_give_up.to_value()),
             _ => None,
         }
     }
@@ -373,6 +443,22 @@ impl Settings {
             labels: self.labels.clone(),
             palette: self.palette.clone(),
             resize: self.resize.into(),
+            server: self
+                .server
+                .as_ref()
+                .map(|url| crate::remote::ServerRequest {
+                    url: url.clone(),
+                    model: self.server_model.clone().unwrap_or_else(|| {
+                        self.model
+                            .as_ref()
+                            .and_then(|p| p.file_stem())
+                            .map(|s| s.to_string_lossy().into_owned())
+                            .unwrap_or_default()
+                    }),
+                    version: self.server_model_version.clone().unwrap_or_default(),
+                    timeout: std::time::Duration::from_millis(self.server_timeout as u64),
+                    give_up: std::time::Duration::from_secs(self.server_give_up as u64),
+                }),
             threads: Some(match self.intra_threads {
                 0 => (cores / workers).max(1),
                 n => n as usize,

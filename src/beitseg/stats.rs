@@ -101,6 +101,7 @@ impl Stats {
             queued: 0,
             batch_fill: 0.0,
             frames: 0,
+            server_retries: 0,
         });
         gst::Structure::builder("beitseg-stats")
             .field("frames-in", self.frames_in)
@@ -117,6 +118,7 @@ impl Stats {
             .field("pool-queue-depth", pool.queued as u32)
             .field("pool-batch-fill", pool.batch_fill)
             .field("pool-frames", pool.frames)
+            .field("server-retries", pool.server_retries)
             .build()
     }
 }

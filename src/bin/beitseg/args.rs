@@ -202,4 +202,20 @@ pub struct ElementArgs {
     /// Folder for ONNX Runtime's optimised graphs ("off": optimise at every start).
     #[arg(long)]
     pub graph_cache: Option<String>,
+    /// Run the model on an Open Inference Protocol (KServe v2) server, grpc://HOST:PORT
+    /// (Triton, KServe, MLServer, OpenVINO Model Server); --model, if given, only describes it.
+    #[arg(long, value_name = "URL")]
+    pub server: Option<String>,
+    /// The model's name on the server (default: the --model file's name without .onnx).
+    #[arg(long, value_name = "NAME")]
+    pub server_model: Option<String>,
+    /// The model version on the server (default: the server's choice).
+    #[arg(long, value_name = "VERSION")]
+    pub server_model_version: Option<String>,
+    /// Milliseconds a request to the server may take.
+    #[arg(long, value_name = "MS")]
+    pub server_timeout: Option<u32>,
+    /// Seconds a server that is down or overloaded is retried before the run fails.
+    #[arg(long, value_name = "SECONDS")]
+    pub server_give_up: Option<u32>,
 }

@@ -13,7 +13,7 @@ use gst::prelude::*;
 use gstbeitseg::{DropPolicy, Mode};
 
 use crate::args::RunArgs;
-use crate::input::{default_model, exif_orientation, extension, flip_for, IMAGE_EXTENSIONS};
+use crate::input::{exif_orientation, extension, flip_for, IMAGE_EXTENSIONS};
 use crate::limits::MaxResolution;
 use crate::options::{check_args, configure};
 
@@ -150,7 +150,7 @@ pub(crate) fn run_folder(args: &RunArgs, dir: &Path) -> Result<()> {
 
 /// Segments each image into its target, in order, through one element.
 fn segment_into(args: &RunArgs, images: &[PathBuf], targets: &[PathBuf]) -> Result<()> {
-    let model = args.model.clone().unwrap_or_else(default_model);
+    let model = crate::input::model_of(args);
     let pipeline = gst::parse::launch(
         "appsrc name=frames format=time ! videoconvert ! beitseg name=seg ! videoconvert ! \
          pngenc ! appsink name=png sync=false",
@@ -161,7 +161,9 @@ fn segment_into(args: &RunArgs, images: &[PathBuf], targets: &[PathBuf]) -> Resu
     let seg = pipeline
         .by_name("seg")
         .context("no beitseg in the pipeline")?;
-    seg.set_property("model", model.display().to_string());
+    if let Some(model) = model {
+        seg.set_property("model", model.display().to_string());
+    }
     configure(
         &seg,
         args,

@@ -29,6 +29,30 @@ pub(crate) fn default_model() -> PathBuf {
         .join("samples/selfie/selfie_segmentation_landscape.onnx")
 }
 
+/// The .onnx file a run's element is given: --model, else the bundled one; with --server, only
+/// --model (the file only describes a model the server runs, and is optional there).
+pub(crate) fn model_of(args: &crate::args::RunArgs) -> Option<PathBuf> {
+    args.model
+        .clone()
+        .or_else(|| args.element.server.is_none().then(default_model))
+}
+
+/// What the run shows while the model loads: the file, or the model on its server.
+pub(crate) fn model_label(args: &crate::args::RunArgs) -> PathBuf {
+    match (&args.element.server, model_of(args)) {
+        (Some(url), _) => PathBuf::from(format!(
+            "{} on {url}",
+            args.element.server_model.clone().unwrap_or_else(|| {
+                model_of(args)
+                    .and_then(|m| m.file_stem().map(|s| s.to_string_lossy().into_owned()))
+                    .unwrap_or_default()
+            })
+        )),
+        (None, Some(m)) => m,
+        (None, None) => default_model(),
+    }
+}
+
 /// What `beitseg run` reads.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Input {

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, bail, Result};
 
 use crate::args::RunArgs;
-use crate::input::{default_model, Input};
+use crate::input::Input;
 use crate::output::Output;
 use crate::run::{run_one, RunContext, Shutdown};
 
@@ -30,10 +30,8 @@ pub fn run(args: &RunArgs) -> Result<()> {
     let metrics = crate::metrics::Endpoint::start(metrics.as_deref())?;
     let shutdown = Shutdown::install();
     let lines = indicatif::MultiProgress::new();
-    let models: std::collections::BTreeSet<PathBuf> = runs
-        .iter()
-        .map(|r| r.model.clone().unwrap_or_else(default_model))
-        .collect();
+    let models: std::collections::BTreeSet<PathBuf> =
+        runs.iter().map(crate::input::model_label).collect();
     for m in &models {
         eprintln!(
             "loading {} for {} input{}",
@@ -227,7 +225,7 @@ fn pool_names(runs: &[RunArgs]) -> Vec<String> {
             let key = format!(
                 "{:?}",
                 (
-                    r.model.clone().unwrap_or_else(default_model),
+                    (crate::input::model_of(r), &e.server, &e.server_model),
                     r.provider,
                     r.workers,
                     r.batch_size,

@@ -12,7 +12,6 @@ use anyhow::{bail, Context, Result};
 use gst::prelude::*;
 
 use crate::args::RunArgs;
-use crate::input::default_model;
 
 /// Sets the element's property `prop` from the command-line flag `flag`, checked against the
 /// property's own range first: a one-line error instead of a GLib warning.
@@ -50,6 +49,8 @@ pub(crate) fn configure(
         ("--device-id", "device-id", e.device_id),
         ("--max-in-flight", "max-in-flight", e.max_in_flight),
         ("--batch-timeout", "batch-timeout", e.batch_timeout),
+        ("--server-timeout", "server-timeout", e.server_timeout),
+        ("--server-give-up", "server-give-up", e.server_give_up),
     ] {
         if let Some(v) = value {
             set_checked(seg, flag, prop, v)?;
@@ -71,6 +72,15 @@ pub(crate) fn configure(
     }
     if let Some(d) = &e.graph_cache {
         seg.set_property("graph-cache", d);
+    }
+    for (prop, value) in [
+        ("server", &e.server),
+        ("server-model", &e.server_model),
+        ("server-model-version", &e.server_model_version),
+    ] {
+        if let Some(v) = value {
+            seg.set_property(prop, v);
+        }
     }
     if let Some(r) = e.resize {
         seg.set_property("resize", r);
@@ -111,7 +121,10 @@ pub(crate) fn check_args(args: &RunArgs) -> Result<()> {
             bail!("--duration {d}: must be a positive number of seconds");
         }
     }
-    check_model(&args.model.clone().unwrap_or_else(default_model))
+    match crate::input::model_of(args) {
+        Some(m) => check_model(&m),
+        None => Ok(()),
+    }
 }
 
 /// A model path that can be opened (a named pipe too), or a one-line reason.

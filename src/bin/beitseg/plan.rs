@@ -10,7 +10,7 @@ use anyhow::{bail, Context, Result};
 use gstbeitseg::{DropPolicy, Mode};
 
 use crate::args::RunArgs;
-use crate::input::{default_model, quoted, Input};
+use crate::input::{quoted, Input};
 use crate::output::{mask_writer, same_file, video_writer, Output, Write};
 
 /// Class-id frames the mask branch may hold while the video branch's encoder fills up.
@@ -137,17 +137,19 @@ pub(crate) fn plan(args: &RunArgs, input: &Input, size: Option<(u32, u32)>) -> R
             !input.is_live()
         ),
     };
-    let model = args.model.clone().unwrap_or_else(default_model);
     let drop_policy = args.drop_policy.unwrap_or(if input.is_live() {
         DropPolicy::Oldest
     } else {
         DropPolicy::None
     });
     // Properties are set on the element once it exists (run()), checked against its ranges.
-    let seg = format!(
-        "beitseg name=seg model={}",
-        quoted(&model.display().to_string())
-    );
+    let seg = match crate::input::model_of(args) {
+        Some(model) => format!(
+            "beitseg name=seg model={}",
+            quoted(&model.display().to_string())
+        ),
+        None => "beitseg name=seg".to_string(),
+    };
     // Photos: their EXIF orientation (GStreamer 1.22 reads none); videos: the orientation tag
     // their demuxer gives (phone videos), which videoflip follows.
     let orient = match input {

@@ -282,7 +282,7 @@ pub fn run_one(args: &RunArgs, ctx: &RunContext) -> Result<()> {
     // camera thread blocked on a full input queue is released first.
     let mut camera: Option<Camera> = None;
 
-    let model = args.model.clone().unwrap_or_else(default_model);
+    let model = crate::input::model_label(args);
     // Set when an error ends the run after the output was finished (a camera given up).
     let mut finalised = false;
     let result = (|| {
