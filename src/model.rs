@@ -178,7 +178,7 @@ pub struct Model {
 /// What runs the model: a local ONNX Runtime session, or an inference server.
 enum Backend {
     Local(SharedSession),
-    Remote(crate::remote::RemoteModel),
+    Remote(Box<crate::remote::RemoteModel>),
 }
 
 /// ONNX Runtime sessions created by this process so far.
@@ -457,13 +457,13 @@ impl Model {
             overrides,
         )
         .with_context(|| format!("server {}: model {}", server.url, server.model))?;
-        // The server takes FP32 (it converts when its model wants FP16).
+        // The engine hands FP32 to the backend; the client sends what the served model takes.
         info.input_precision = Precision::F32;
         info.server = Some(format!("{} model {}", server.url, server.model));
         info.load.seconds = started.elapsed().as_secs_f64();
         Ok(Self {
             info,
-            backend: Backend::Remote(remote),
+            backend: Backend::Remote(Box::new(remote)),
         })
     }
 

@@ -230,8 +230,9 @@ impl Server {
         })
     }
 
-    /// Runs `model` on one FP32 input tensor of `shape` (sent as raw little-endian bytes) and
-    /// returns its first output's shape and values as f32 (FP32 or FP16 on the wire).
+    /// Runs `model` on one input tensor of `input.shape` (sent as raw little-endian FP32, or FP16
+    /// when `input.datatype` says so) and returns its first output's shape and values as f32
+    /// (FP32 or FP16 on the wire).
     pub fn infer(
         &self,
         model: &str,
@@ -251,14 +252,22 @@ impl Server {
         input: &TensorSpec,
         data: &[f32],
     ) -> std::result::Result<(Vec<i64>, Vec<f32>), CallError> {
-        let raw: Vec<u8> = data.iter().flat_map(|v| v.to_le_bytes()).collect();
+        // As the served model takes it: FP32, or FP16 (a server does not convert).
+        let fp16 = input.datatype == "FP16";
+        let raw: Vec<u8> = if fp16 {
+            data.iter()
+                .flat_map(|v| half::f16::from_f32(*v).to_le_bytes())
+                .collect()
+        } else {
+            data.iter().flat_map(|v| v.to_le_bytes()).collect()
+        };
         let request = proto::ModelInferRequest {
             model_name: model.to_string(),
             model_version: version.to_string(),
             id: String::new(),
             inputs: vec![proto::model_infer_request::InferInputTensor {
                 name: input.name.clone(),
-                datatype: "FP32".into(),
+                datatype: if fp16 { "FP16" } else { "FP32" }.into(),
                 shape: input.shape.clone(),
                 contents: None,
             }],

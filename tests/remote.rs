@@ -44,15 +44,21 @@ impl Mlserver {
             ),
         )
         .unwrap();
-        std::fs::create_dir(dir.join("tiny-beit")).unwrap();
-        std::fs::write(
-            dir.join("tiny-beit/model-settings.json"),
-            format!(
-                r#"{{"name": "tiny-beit", "implementation": "beitseg_runtime.OnnxModel", "parameters": {{"uri": "{}"}}}}"#,
-                tiny_beit().display()
-            ),
-        )
-        .unwrap();
+        // The tiny BEiT, and a model beitseg cannot feed (4 input channels).
+        for (name, model) in [
+            ("tiny-beit", tiny_beit()),
+            ("wrong-channels", fixture("wrong_channels.onnx")),
+        ] {
+            std::fs::create_dir(dir.join(name)).unwrap();
+            std::fs::write(
+                dir.join(&format!("{name}/model-settings.json")),
+                format!(
+                    r#"{{"name": "{name}", "implementation": "beitseg_runtime.OnnxModel", "parameters": {{"uri": "{}"}}}}"#,
+                    model.display()
+                ),
+            )
+            .unwrap();
+        }
         let log = std::fs::File::create(dir.join("log.txt")).unwrap();
         let child = Command::new(bin)
             .arg("start")
@@ -203,6 +209,33 @@ fn server_mistakes_are_one_line_in_bounded_time() {
             t0.elapsed()
         );
     }
+    // A served model whose input is not an image: described, then refused by the run.
+    let (ok, out, _) = beitseg(&["inspect", "--server", &server.url(), "wrong-channels"]);
+    assert!(ok);
+    assert!(out.contains("beitseg can feed it: no"), "{out}");
+    let dir = TempDir::new("remote-wrong-shape");
+    let never = dir.join("never.mp4");
+    let (ok, _, err) = beitseg(&[
+        "run",
+        "test",
+        "--num-buffers",
+        "2",
+        "--server",
+        &server.url(),
+        "--server-model",
+        "wrong-channels",
+        "-o",
+        never.to_str().unwrap(),
+    ]);
+    assert!(!ok);
+    let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(errors.len(), 1, "{err}");
+    assert!(
+        errors[0].contains(&format!("server {}: model wrong-channels: ", server.url()))
+            && errors[0].contains("3 colour channels"),
+        "{err}"
+    );
+    assert!(!never.exists());
 }
 
 /// `videotestsrc ! beitseg mode=mask {props} ! appsink` on the tiny BEiT.

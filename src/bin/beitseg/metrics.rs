@@ -50,7 +50,7 @@ impl InputMetrics {
 struct Collector(Inputs);
 
 /// Per input: (name, help, stats field; empty for the reconnections).
-const COUNTERS: [(&str, &str, &str); 4] = [
+const COUNTERS: [(&str, &str, &str); 5] = [
     (
         "beitseg_frames_in",
         "Frames that reached segmentation.",
@@ -70,6 +70,11 @@ const COUNTERS: [(&str, &str, &str); 4] = [
         "beitseg_reconnections",
         "Times the camera was reconnected.",
         "",
+    ),
+    (
+        "beitseg_server_retries",
+        "Requests to the inference server tried again (by the input's pool).",
+        "server-retries",
     ),
 ];
 const GAUGES: [(&str, &str, &str); 4] = [
