@@ -40,6 +40,9 @@ pub enum Which {
     /// Not part of the default set: 1, 2, 4 and 8 streams of 640x480 video (4 × --frames
     /// each), in one pool with batches against independent elements.
     Streams,
+    /// Not part of the default set: the model on --server (an Open Inference Protocol server
+    /// serving it as --server-model) beside the local session, 1, 2 and 4 frames in flight.
+    Remote,
     /// Not part of the default set: load time and memory of the bundled tiny BEiT and each
     /// --model, beside plain ONNX Runtime, each in a process of its own.
     Load,
@@ -80,6 +83,12 @@ pub struct BenchArgs {
     /// `load`: timed 640x640 runs per row (after one warm-up run); 0 skips running.
     #[arg(long, default_value_t = 3)]
     runs: usize,
+    /// `remote`: grpc://HOST:PORT of a server that serves --model.
+    #[arg(long, value_name = "URL")]
+    server: Option<String>,
+    /// `remote`: the model's name on the server (default: the model file's name).
+    #[arg(long, value_name = "NAME")]
+    server_model: Option<String>,
 }
 
 pub(crate) fn emit(json: bool, value: serde_json::Value, text: String) {
@@ -325,6 +334,58 @@ fn soak(args: &BenchArgs) -> Result<()> {
     result
 }
 
+/// Local session against the server, at 1, 2 and 4 frames in flight (workers), 640x480 frames:
+/// frames/s and the model time per frame the workers saw (for the server: the round trip).
+fn remote(args: &BenchArgs, model: &Path) -> Result<()> {
+    let Some(url) = &args.server else {
+        bail!("bench remote needs --server grpc://HOST:PORT (a server that serves --model)");
+    };
+    let name = args.server_model.clone().unwrap_or_else(|| {
+        model
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    });
+    let frames = args.frames.max(8);
+    for in_flight in [1u32, 2, 4] {
+        let mut row = Vec::new();
+        for (place, extra) in [
+            ("local", String::new()),
+            ("remote", format!("server=\"{url}\" server-model=\"{name}\"")),
+        ] {
+            let (fps, _, stats) = element_fps(
+                &format!(
+                    "videotestsrc num-buffers=1 pattern=smpte ! \
+                     video/x-raw,format=RGB,width=640,height=480 ! \
+                     imagefreeze num-buffers={frames} ! beitseg name=seg model=\"{}\" \
+                     provider=cpu workers={in_flight} {extra} ! fakesink sync=false",
+                    model.display()
+                ),
+                frames,
+            )?;
+            let ms = stats.get::<f64>("inference-mean-ms").unwrap_or(0.0);
+            row.push((fps, ms));
+            emit(
+                args.json,
+                json!({"bench": "remote", "place": place, "in_flight": in_flight, "fps": fps,
+                       "model_ms": ms, "frames": frames, "server": if place == "remote" { url.as_str() } else { "" }}),
+                format!("remote {place} {in_flight} in flight: {fps:.2} frames/s, {ms:.1} ms a frame in the model"),
+            );
+        }
+        let overhead = row[1].1 - row[0].1;
+        emit(
+            args.json,
+            json!({"bench": "remote", "place": "overhead", "in_flight": in_flight,
+                   "overhead_ms": overhead, "fps_ratio": row[1].0 / row[0].0}),
+            format!(
+                "remote {in_flight} in flight: the server adds {overhead:.1} ms a frame; {:.2}x the local frames/s",
+                row[1].0 / row[0].0
+            ),
+        );
+    }
+    Ok(())
+}
+
 pub fn bench(args: &BenchArgs) -> Result<()> {
     let model = args.model.clone().unwrap_or_else(|| {
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("samples/beit-tiny-ade/model.onnx")
@@ -335,7 +396,9 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
         args.which.clone()
     };
     for w in which {
-        if matches!(w, Which::Pool | Which::Model | Which::Streams) && !model.is_file() {
+        if matches!(w, Which::Pool | Which::Model | Which::Streams | Which::Remote)
+            && !model.is_file()
+        {
             bail!("model {}: no such file", model.display());
         }
         match w {
@@ -346,6 +409,7 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
             Which::Model => model_bench(args, &model)?,
             Which::Soak => soak(args)?,
             Which::Streams => crate::bench_streams::streams(&model, 4 * args.frames, args.json)?,
+            Which::Remote => remote(args, &model)?,
             Which::Load => {
                 let tiny = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
                     .join("samples/beit-tiny-ade/model.onnx");
