@@ -188,6 +188,8 @@ pub(crate) fn output_name(kind: &Input) -> String {
 fn check(runs: &[RunArgs]) -> Result<()> {
     let mut taken: Vec<(String, String)> = Vec::new();
     for run in runs {
+        // The options and the model, as a run of one input checks them.
+        crate::options::check_args(run)?;
         let shown = crate::secrets::masked(&run.input);
         if run.input_file.is_none() {
             Input::parse(&crate::secrets::expand_env(&run.input)?, run.num_buffers)?;
