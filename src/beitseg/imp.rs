@@ -85,12 +85,7 @@ pub struct BeitSeg {
 impl BeitSeg {
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         let settings = self.settings.guard().clone();
-        // With a server, the .onnx file is optional (it only describes the model).
-        let Some(path) = settings
-            .model
-            .clone()
-            .or_else(|| settings.server.as_ref().map(|_| Default::default()))
-        else {
+        let Some(path) = settings.model_path() else {
             return Err(gst::error_msg!(
                 gst::ResourceError::NotFound,
                 ["No model set: set the model property to an .onnx file"]
@@ -119,9 +114,8 @@ impl BeitSeg {
             gst::error_msg!(kind, ["{err:#}"])
         };
         // Building a TensorRT engine takes minutes; say so before it starts.
-        if let Some(note) = overrides
-            .server
-            .is_none()
+        let local = overrides.server.is_none();
+        if let Some(note) = local
             .then(|| provider::missing_engine_note(&overrides.provider, &path, overrides.max_batch))
             .flatten()
         {

@@ -413,6 +413,14 @@ impl Settings {
         }
     }
 
+    /// The .onnx file to load: `model`; with a server, none is needed (it only describes the
+    /// model), an empty path then.
+    pub(super) fn model_path(&self) -> Option<PathBuf> {
+        self.model
+            .clone()
+            .or_else(|| self.server.as_ref().map(|_| PathBuf::new()))
+    }
+
     /// Workers to start on a machine with `cores` cores.
     pub(super) fn workers(&self, cores: usize) -> usize {
         match self.workers {

@@ -351,7 +351,10 @@ fn remote(args: &BenchArgs, model: &Path) -> Result<()> {
         let mut row = Vec::new();
         for (place, extra) in [
             ("local", String::new()),
-            ("remote", format!("server=\"{url}\" server-model=\"{name}\"")),
+            (
+                "remote",
+                format!("server=\"{url}\" server-model=\"{name}\""),
+            ),
         ] {
             let (fps, _, stats) = element_fps(
                 &format!(
@@ -396,8 +399,10 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
         args.which.clone()
     };
     for w in which {
-        if matches!(w, Which::Pool | Which::Model | Which::Streams | Which::Remote)
-            && !model.is_file()
+        if matches!(
+            w,
+            Which::Pool | Which::Model | Which::Streams | Which::Remote
+        ) && !model.is_file()
         {
             bail!("model {}: no such file", model.display());
         }
