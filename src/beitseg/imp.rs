@@ -148,17 +148,7 @@ impl BeitSeg {
             palette::select_classes(settings.classes.as_deref(), &info.labels).map_err(|err| {
                 gst::error_msg!(gst::ResourceError::Settings, ["classes property: {err:#}"])
             })?;
-        gst::info!(
-            CAT,
-            imp = self,
-            "model input {}x{} {:?} {:?}, {} classes, {:?}",
-            info.width,
-            info.height,
-            info.layout,
-            info.input_precision,
-            info.num_classes,
-            info.preprocessing
-        );
+        gst::info!(CAT, imp = self, "{}", stats::model_line(&info));
         let requested = settings.batch_size.max(1) as usize;
         let (batch, pad_to) = worker::batching(&info, requested);
         if let Some(fixed) = info.batch.filter(|&f| requested != f && requested > 1) {

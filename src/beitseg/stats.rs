@@ -138,3 +138,16 @@ pub(super) fn loaded(
         .field("notes", info.load.notes.join("; "))
         .build()
 }
+
+/// The loaded model in one log line: input size and layout, classes, preprocessing.
+pub(super) fn model_line(info: &crate::model::ModelInfo) -> String {
+    format!(
+        "model input {}x{} {:?} {:?}, {} classes, {:?}",
+        info.width,
+        info.height,
+        info.layout,
+        info.input_precision,
+        info.num_classes,
+        info.preprocessing
+    )
+}
