@@ -10,7 +10,7 @@ use std::sync::LazyLock;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Result};
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 
 /// The messages and the client generated from `proto/kserve_v2.proto`.
 #[allow(clippy::all, missing_docs)]
@@ -120,19 +120,40 @@ fn status_text(status: &tonic::Status) -> String {
 }
 
 impl Server {
-    /// Connects to `grpc://HOST:PORT` and checks that an inference server answers there, each
-    /// step within `timeout`.
-    pub fn connect(url: &str, timeout: Duration) -> Result<Self> {
-        let rest = url
-            .strip_prefix("grpc://")
-            .ok_or_else(|| anyhow!("server {url}: expected grpc://HOST:PORT"))?;
+    /// Connects to `grpc://HOST:PORT`, or `grpcs://HOST:PORT` over TLS (the system's
+    /// certificate authorities, and `ca` if given), and checks that an inference server answers
+    /// there, each step within `timeout`.
+    pub fn connect(url: &str, timeout: Duration, ca: Option<&std::path::Path>) -> Result<Self> {
+        let bad = || anyhow!("server {url}: expected grpc://HOST:PORT or grpcs://HOST:PORT");
+        let (tls, rest) = match url.split_once("://") {
+            Some(("grpc", rest)) => (false, rest),
+            Some(("grpcs", rest)) => (true, rest),
+            _ => return Err(bad()),
+        };
         if rest.is_empty() || rest.contains('/') {
-            bail!("server {url}: expected grpc://HOST:PORT");
+            return Err(bad());
         }
-        let endpoint = Endpoint::from_shared(format!("http://{rest}"))
+        let scheme = if tls { "https" } else { "http" };
+        let mut endpoint = Endpoint::from_shared(format!("{scheme}://{rest}"))
             .map_err(|e| anyhow!("server {url}: {e}"))?
             .connect_timeout(timeout)
             .timeout(timeout);
+        if tls {
+            let mut config = ClientTlsConfig::new().with_native_roots();
+            if let Some(ca) = ca {
+                let pem = std::fs::read(ca)
+                    .map_err(|e| anyhow!("server {url}: CA certificate {}: {e}", ca.display()))?;
+                config = config.ca_certificate(Certificate::from_pem(pem));
+            }
+            endpoint = endpoint
+                .tls_config(config)
+                .map_err(|e| anyhow!("server {url}: TLS: {e}"))?;
+        } else if let Some(ca) = ca {
+            bail!(
+                "server {url}: a CA certificate ({}) is for grpcs://, not grpc://",
+                ca.display()
+            );
+        }
         let rt = runtime()?;
         let channel = rt
             .block_on(async { tokio::time::timeout(timeout, endpoint.connect()).await })
@@ -338,6 +359,8 @@ pub struct ServerRequest {
     /// How long a server that is down, restarting or overloaded is retried (with backoff)
     /// before a frame fails.
     pub give_up: Duration,
+    /// grpcs://: a certificate authority to trust besides the system's (PEM).
+    pub ca: Option<std::path::PathBuf>,
 }
 
 /// A model an inference server runs, as [`crate::model::Model`] uses it.
@@ -351,7 +374,7 @@ pub struct RemoteModel {
 impl RemoteModel {
     /// Connects and asks the server about the model: an error if either fails.
     pub fn connect(request: &ServerRequest) -> Result<Self> {
-        let server = Server::connect(&request.url, request.timeout)?;
+        let server = Server::connect(&request.url, request.timeout, request.ca.as_deref())?;
         let served = server.model(&request.model, &request.version)?;
         Ok(RemoteModel {
             server,

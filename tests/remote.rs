@@ -76,7 +76,7 @@ impl Mlserver {
         // Up and the model loaded: at most 120 s on a busy machine.
         let t0 = Instant::now();
         loop {
-            let ready = Server::connect(&server.url(), Duration::from_secs(5))
+            let ready = Server::connect(&server.url(), Duration::from_secs(5), None)
                 .and_then(|s| s.model("tiny-beit", ""))
                 .is_ok();
             if ready {
@@ -121,7 +121,7 @@ fn a_served_model_is_described_and_answers_as_the_local_one() {
 
     use gstbeitseg::model::{Model, Overrides};
     let local = Model::load(&tiny_beit(), &Overrides::default()).unwrap();
-    let remote = Server::connect(&server.url(), Duration::from_secs(30)).unwrap();
+    let remote = Server::connect(&server.url(), Duration::from_secs(30), None).unwrap();
     let served = remote.model("tiny-beit", "").unwrap();
     // A real photo, preprocessed as the element does.
     let photo = photo_rgb(640, 640);
@@ -195,7 +195,7 @@ fn server_mistakes_are_one_line_in_bounded_time() {
         (
             "http://127.0.0.1:1".to_string(),
             "tiny-beit",
-            "expected grpc://HOST:PORT".to_string(),
+            "expected grpc://HOST:PORT or grpcs://HOST:PORT".to_string(),
         ),
     ] {
         let t0 = Instant::now();
@@ -346,4 +346,160 @@ fn run_with_a_server_writes_every_frame() {
     ]);
     assert!(ok, "{err}");
     assert_eq!(count_video_frames(&out), 8, "{err}");
+}
+
+/// A certificate authority and a server certificate it signed for 127.0.0.1, made by openssl:
+/// (ca.pem, cert.pem, key.pem).
+fn certificates(dir: &TempDir) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    let (ca, ca_key) = (dir.join("ca.pem"), dir.join("ca-key.pem"));
+    let (cert, key, csr) = (
+        dir.join("cert.pem"),
+        dir.join("key.pem"),
+        dir.join("cert.csr"),
+    );
+    let ext = dir.join("ext.cnf");
+    std::fs::write(
+        &ext,
+        "basicConstraints=CA:FALSE\nsubjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl").args(args).output().unwrap();
+        assert!(out.status.success(), "openssl {args:?}: {out:?}");
+    };
+    let s = |p: &std::path::PathBuf| p.to_str().unwrap().to_string();
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=beitseg test CA",
+        "-keyout",
+        &s(&ca_key),
+        "-out",
+        &s(&ca),
+    ]);
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        &s(&key),
+        "-out",
+        &s(&csr),
+    ]);
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        &s(&csr),
+        "-CA",
+        &s(&ca),
+        "-CAkey",
+        &s(&ca_key),
+        "-CAcreateserial",
+        "-days",
+        "1",
+        "-extfile",
+        &s(&ext),
+        "-out",
+        &s(&cert),
+    ]);
+    (ca, cert, key)
+}
+
+/// grpcs://: the server behind TLS (a TLS-terminating front, as deployments put one before the
+/// server) answers a client that trusts its certificate authority, and only such a client.
+#[test]
+fn a_grpcs_server_is_reached_over_tls_with_its_authority() {
+    let server = Mlserver::start("tls");
+    let dir = TempDir::new("remote-tls");
+    let (ca, cert, key) = certificates(&dir);
+    let port = free_port();
+    let mut front = Command::new(root().join(".venv-server/bin/python"))
+        .arg(root().join("tests/fixtures/mlserver/tls_proxy.py"))
+        .arg(port.to_string())
+        .arg(format!("127.0.0.1:{}", server.ports.1))
+        .arg(&cert)
+        .arg(&key)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::BufRead;
+        let mut line = String::new();
+        std::io::BufReader::new(front.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line.trim(), "ready");
+    }
+    let url = format!("grpcs://127.0.0.1:{port}");
+    let ca_arg = ca.to_str().unwrap();
+    let (ok, out, err) = beitseg(&[
+        "inspect",
+        "--server",
+        &url,
+        "tiny-beit",
+        "--server-ca",
+        ca_arg,
+    ]);
+    // Without the authority, the server's certificate is not trusted.
+    let (refused, _, why) = beitseg(&[
+        "inspect",
+        "--server",
+        &url,
+        "tiny-beit",
+        "--server-timeout",
+        "5",
+    ]);
+    // A plain client gets no answer from the TLS port.
+    let plain = format!("grpc://127.0.0.1:{port}");
+    let (plain_ok, _, plain_err) = beitseg(&[
+        "inspect",
+        "--server",
+        &plain,
+        "tiny-beit",
+        "--server-timeout",
+        "5",
+    ]);
+    let dir_out = dir.join("tls.mp4");
+    let input = clip(&dir, "in.mp4", 4, 25, false);
+    let (run_ok, _, run_err) = beitseg(&[
+        "run",
+        input.to_str().unwrap(),
+        "--model",
+        tiny_beit().to_str().unwrap(),
+        "--server",
+        &url,
+        "--server-model",
+        "tiny-beit",
+        "--server-ca",
+        ca_arg,
+        "-o",
+        dir_out.to_str().unwrap(),
+    ]);
+    let _ = front.kill();
+    let _ = front.wait();
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("input: pixel_values FP32 Nx3x640x640"),
+        "{out}"
+    );
+    assert!(!refused, "a certificate nobody vouches for was accepted");
+    assert!(why.contains(&format!("server {url}: ")), "{why}");
+    assert!(!plain_ok);
+    assert!(
+        plain_err.contains(&format!("server {plain}: ")),
+        "{plain_err}"
+    );
+    assert!(run_ok, "{run_err}");
+    assert_eq!(count_video_frames(&dir_out), 4, "{run_err}");
 }

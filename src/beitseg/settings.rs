@@ -43,6 +43,7 @@ pub(super) struct Settings {
     pub(super) server_timeout: u32,
     /// Seconds a server that is down or overloaded is retried before a frame fails.
     pub(super) server_give_up: u32,
+    pub(super) server_ca: Option<PathBuf>,
 }
 
 impl Default for Settings {
@@ -75,6 +76,7 @@ impl Default for Settings {
             server_model_version: None,
             server_timeout: 10_000,
             server_give_up: 30,
+            server_ca: None,
         }
     }
 }
@@ -252,7 +254,7 @@ pub(super) fn param_specs() -> Vec<glib::ParamSpec> {
         glib::ParamSpecString::builder("server")
             .nick("Inference server")
             .blurb(
-                "grpc://HOST:PORT of an Open Inference Protocol (KServe v2) server — Triton, \
+                "grpc://HOST:PORT (grpcs:// for TLS) of an Open Inference Protocol (KServe v2) server — Triton, \
                  KServe, MLServer, OpenVINO Model Server — that runs the model instead of a \
                  local ONNX Runtime session; `model` may still name the .onnx file for its \
                  labels, palette and preprocessing (its weights are not read). Each worker is \
@@ -287,6 +289,11 @@ pub(super) fn param_specs() -> Vec<glib::ParamSpec> {
             )
             .maximum(86_400)
             .default_value(d.server_give_up)
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecString::builder("server-ca")
+            .nick("Server CA certificate")
+            .blurb("grpcs:// servers: a certificate authority (PEM file) to trust besides the system's.")
             .mutable_ready()
             .build(),
         glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
@@ -370,6 +377,7 @@ impl Settings {
             }
             "server-timeout" => self.server_timeout = value.get().expect("type checked upstream"),
             "server-give-up" => self.server_give_up = value.get().expect("type checked upstream"),
+            "server-ca" => self.server_ca = path(),
             "pool" => {
                 self.pool = value
                     .get::<Option<String>>()
@@ -409,6 +417,7 @@ impl Settings {
             "server-model-version" => Some(self.server_model_version.to_value()),
             "server-timeout" => Some(self.server_timeout.to_value()),
             "server-give-up" => Some(self.server_give_up.to_value()),
+            "server-ca" => Some(path(&self.server_ca)),
             _ => None,
         }
     }
@@ -466,6 +475,7 @@ impl Settings {
                     version: self.server_model_version.clone().unwrap_or_default(),
                     timeout: std::time::Duration::from_millis(self.server_timeout as u64),
                     give_up: std::time::Duration::from_secs(self.server_give_up as u64),
+                    ca: self.server_ca.clone(),
                 }),
             threads: Some(match self.intra_threads {
                 0 => (cores / workers).max(1),

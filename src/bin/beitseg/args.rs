@@ -202,7 +202,8 @@ pub struct ElementArgs {
     /// Folder for ONNX Runtime's optimised graphs ("off": optimise at every start).
     #[arg(long)]
     pub graph_cache: Option<String>,
-    /// Run the model on an Open Inference Protocol (KServe v2) server, grpc://HOST:PORT
+    /// Run the model on an Open Inference Protocol (KServe v2) server, grpc://HOST:PORT or
+    /// grpcs://HOST:PORT (TLS)
     /// (Triton, KServe, MLServer, OpenVINO Model Server); --model, if given, only describes it.
     #[arg(long, value_name = "URL")]
     pub server: Option<String>,
@@ -218,4 +219,7 @@ pub struct ElementArgs {
     /// Seconds a server that is down or overloaded is retried before the run fails.
     #[arg(long, value_name = "SECONDS")]
     pub server_give_up: Option<u32>,
+    /// grpcs:// servers: a certificate authority (PEM) to trust besides the system's.
+    #[arg(long, value_name = "FILE")]
+    pub server_ca: Option<PathBuf>,
 }

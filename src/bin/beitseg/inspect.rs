@@ -102,14 +102,20 @@ fn describe(i: &ModelInfo) {
 
 /// `beitseg inspect --server grpc://HOST:PORT NAME`: what the server says about a model it
 /// serves, and whether beitseg can feed it.
-pub fn inspect_served(url: &str, name: &str, version: &str, timeout: f64) -> Result<()> {
+pub fn inspect_served(
+    url: &str,
+    name: &str,
+    version: &str,
+    timeout: f64,
+    ca: Option<&std::path::Path>,
+) -> Result<()> {
     let timeout = std::time::Duration::try_from_secs_f64(timeout)
         .ok()
         .filter(|t| !t.is_zero())
         .ok_or_else(|| {
             anyhow::anyhow!("--server-timeout {timeout}: must be a positive number of seconds")
         })?;
-    let server = gstbeitseg::remote::Server::connect(url, timeout)?;
+    let server = gstbeitseg::remote::Server::connect(url, timeout, ca)?;
     let m = server.model(name, version)?;
     println!("server: {}", crate::secrets::masked(url));
     println!("model: {}", m.name);

@@ -65,6 +65,9 @@ enum Command {
         /// With --server: seconds each call may take.
         #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
         server_timeout: f64,
+        /// With a grpcs:// --server: a certificate authority (PEM) to trust besides the system's.
+        #[arg(long, value_name = "FILE")]
+        server_ca: Option<PathBuf>,
     },
     /// Serve a video file (unchanged, re-encoded as H.264) as an RTSP camera, e.g. to try
     /// `beitseg run rtsp://…` without a camera. Each client gets the file from its start.
@@ -103,6 +106,7 @@ fn main() -> ExitCode {
                 server: Some(url),
                 server_model_version,
                 server_timeout,
+                server_ca,
             } => {
                 let _ = provider;
                 inspect::inspect_served(
@@ -110,6 +114,7 @@ fn main() -> ExitCode {
                     &model.to_string_lossy(),
                     server_model_version,
                     *server_timeout,
+                    server_ca.as_deref(),
                 )
             }
             Command::Inspect {

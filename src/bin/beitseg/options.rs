@@ -67,6 +67,12 @@ pub(crate) fn configure(
             seg.set_property(prop, f.display().to_string());
         }
     }
+    if let Some(ca) = &e.server_ca {
+        if !ca.is_file() {
+            bail!("--server-ca {}: no such file", ca.display());
+        }
+        seg.set_property("server-ca", ca.display().to_string());
+    }
     if let Some(d) = &e.engine_cache {
         seg.set_property("engine-cache", d.display().to_string());
     }
