@@ -436,6 +436,22 @@ impl Model {
             "FP16" => Ok(Precision::F16),
             other => bail!("{what} {:?} is {other}; beitseg needs FP32 or FP16", t.name),
         };
+        // A served model that returns class ids ([N,h,w] or [N,1,h,w] integers) instead of
+        // logits: its classes, not yet known, are counted from the labels.
+        let class_ids = crate::remote::is_class_ids(output);
+        let output_shape: Vec<i64> = match (class_ids, output.shape.as_slice()) {
+            (false, s) => s.to_vec(),
+            (true, [n, h, w] | [n, 1, h, w]) if input.shape.get(1) == Some(&3) => {
+                vec![*n, -1, *h, *w]
+            }
+            (true, [n, h, w] | [n, h, w, 1]) => vec![*n, *h, *w, -1],
+            (true, s) => bail!(
+                "server {}: model {}: class-id output {:?} has shape {s:?}; expected [N,h,w]",
+                server.url,
+                server.model,
+                output.name
+            ),
+        };
         let props = if path.as_os_str().is_empty() {
             Vec::new()
         } else {
@@ -450,8 +466,12 @@ impl Model {
             },
             Tensor4 {
                 name: &output.name,
-                precision: precision("output", output)?,
-                shape: &output.shape,
+                precision: if class_ids {
+                    Precision::F32
+                } else {
+                    precision("output", output)?
+                },
+                shape: &output_shape,
             },
             |key| props.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone()),
             overrides,
@@ -459,7 +479,18 @@ impl Model {
         .with_context(|| format!("server {}: model {}", server.url, server.model))?;
         // The engine hands FP32 to the backend; the client sends what the served model takes.
         info.input_precision = Precision::F32;
-        info.server = Some(format!("{} model {}", server.url, server.model));
+        info.server = Some(format!(
+            "{} model {}{}",
+            server.url,
+            server.model,
+            if class_ids {
+                " (class ids: no full-resolution bilinear)"
+            } else {
+                ""
+            }
+        ));
+        let mut remote = remote;
+        remote.class_ids = class_ids;
         info.load.seconds = started.elapsed().as_secs_f64();
         Ok(Self {
             info,
@@ -699,7 +730,7 @@ impl Model {
             );
         }
         if let Backend::Remote(remote) = &self.backend {
-            let output = remote.run(&shape, &input)?;
+            let output = remote.run(&shape, &input, info.num_classes, info.layout)?;
             return split_logits(info, &output.shape, output.data, batch);
         }
         let value = match info.input_precision {

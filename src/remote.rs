@@ -326,9 +326,30 @@ impl Server {
                 .as_ref()
                 .map(|c| c.fp32_contents.clone())
                 .unwrap_or_default(),
+            // Class ids, carried as f32 (exact up to 2^24).
+            ("INT64", Some(raw)) => raw
+                .chunks_exact(8)
+                .map(|b| {
+                    i64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]) as f32
+                })
+                .collect(),
+            ("INT32", Some(raw)) => raw
+                .chunks_exact(4)
+                .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f32)
+                .collect(),
+            ("INT64", None) => output
+                .contents
+                .as_ref()
+                .map(|c| c.int64_contents.iter().map(|v| *v as f32).collect())
+                .unwrap_or_default(),
+            ("INT32", None) => output
+                .contents
+                .as_ref()
+                .map(|c| c.int_contents.iter().map(|v| *v as f32).collect())
+                .unwrap_or_default(),
             (other, _) => {
                 return Err(bad(&format!(
-                    "output {} is {other}, not FP32 or FP16",
+                    "output {} is {other}, not FP32, FP16 or class ids (INT64, INT32)",
                     output.name
                 )))
             }
@@ -369,6 +390,13 @@ pub struct RemoteModel {
     request: ServerRequest,
     served: ServedModel,
     retries: std::sync::atomic::AtomicU64,
+    /// The served model returns class ids, not logits.
+    pub class_ids: bool,
+}
+
+/// Whether a served output holds class ids (integers) rather than scores.
+pub fn is_class_ids(output: &TensorSpec) -> bool {
+    matches!(output.datatype.as_str(), "INT64" | "INT32")
 }
 
 impl RemoteModel {
@@ -381,6 +409,7 @@ impl RemoteModel {
             request: request.clone(),
             served,
             retries: Default::default(),
+            class_ids: false,
         })
     }
 
@@ -397,7 +426,17 @@ impl RemoteModel {
     /// is retried after 0.1 s, 0.2 s … 2 s until `give_up` has passed since the first try (the
     /// channel reconnects by itself when the server is back); then, or at a lasting failure,
     /// an error.
-    pub fn run(&self, shape: &[usize; 4], input: &[f32]) -> Result<crate::session::Output> {
+    ///
+    /// Class ids become one-hot scores over `classes` (laid out as `layout`), so that the exact
+    /// decoder turns them back into classes: at the server's resolution, upsampled without the
+    /// logits' bilinear detail.
+    pub fn run(
+        &self,
+        shape: &[usize; 4],
+        input: &[f32],
+        classes: usize,
+        layout: crate::model::Layout,
+    ) -> Result<crate::session::Output> {
         let mut spec = self.served.inputs[0].clone();
         spec.shape = shape.iter().map(|d| *d as i64).collect();
         let started = std::time::Instant::now();
@@ -407,6 +446,15 @@ impl RemoteModel {
                 .server
                 .try_infer(&self.request.model, &self.request.version, &spec, input)
             {
+                Ok((shape, data)) if self.class_ids => {
+                    return one_hot(&shape, &data, classes, layout).map_err(|e| {
+                        anyhow!(
+                            "server {}: model {}: {e}",
+                            self.request.url,
+                            self.request.model
+                        )
+                    })
+                }
                 Ok((shape, data)) => return Ok(crate::session::Output { shape, data }),
                 Err(e) if e.transient && started.elapsed() < self.request.give_up => {
                     self.retries
@@ -422,4 +470,39 @@ impl RemoteModel {
             }
         }
     }
+}
+
+/// Class ids `[N,h,w]` (or with a 1-channel axis) as one-hot scores `[N,C,h,w]` (NCHW) or
+/// `[N,h,w,C]` (NHWC).
+fn one_hot(
+    shape: &[i64],
+    ids: &[f32],
+    classes: usize,
+    layout: crate::model::Layout,
+) -> Result<crate::session::Output> {
+    let dims: Vec<usize> = shape.iter().map(|d| (*d).max(0) as usize).collect();
+    let (n, h, w) = match dims.as_slice() {
+        [n, h, w] | [n, 1, h, w] | [n, h, w, 1] => (*n, *h, *w),
+        _ => bail!("class ids of shape {shape:?}; expected [N,h,w]"),
+    };
+    let plane = h * w;
+    let mut data = vec![0f32; n * classes * plane];
+    for (i, id) in ids.iter().enumerate() {
+        let class = *id as usize;
+        if *id < 0.0 || class >= classes {
+            bail!("class id {id} where the model has {classes} classes");
+        }
+        let (img, p) = (i / plane, i % plane);
+        let at = match layout {
+            crate::model::Layout::Nchw => img * classes * plane + class * plane + p,
+            crate::model::Layout::Nhwc => (img * plane + p) * classes + class,
+        };
+        data[at] = 1.0;
+    }
+    let c = classes as i64;
+    let shape = match layout {
+        crate::model::Layout::Nchw => vec![n as i64, c, h as i64, w as i64],
+        crate::model::Layout::Nhwc => vec![n as i64, h as i64, w as i64, c],
+    };
+    Ok(crate::session::Output { shape, data })
 }

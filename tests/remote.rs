@@ -45,15 +45,17 @@ impl Mlserver {
         )
         .unwrap();
         // The tiny BEiT, and a model beitseg cannot feed (4 input channels).
-        for (name, model) in [
-            ("tiny-beit", tiny_beit()),
-            ("wrong-channels", fixture("wrong_channels.onnx")),
+        // And the tiny BEiT returning class ids (its argmax) instead of logits.
+        for (name, model, extra) in [
+            ("tiny-beit", tiny_beit(), "{}"),
+            ("wrong-channels", fixture("wrong_channels.onnx"), "{}"),
+            ("tiny-beit-ids", tiny_beit(), r#"{"argmax": true}"#),
         ] {
             std::fs::create_dir(dir.join(name)).unwrap();
             std::fs::write(
                 dir.join(&format!("{name}/model-settings.json")),
                 format!(
-                    r#"{{"name": "{name}", "implementation": "beitseg_runtime.OnnxModel", "parameters": {{"uri": "{}"}}}}"#,
+                    r#"{{"name": "{name}", "implementation": "beitseg_runtime.OnnxModel", "parameters": {{"uri": "{}", "extra": {extra}}}}}"#,
                     model.display()
                 ),
             )
@@ -238,11 +240,15 @@ fn server_mistakes_are_one_line_in_bounded_time() {
     assert!(!never.exists());
 }
 
-/// `videotestsrc ! beitseg mode=mask {props} ! appsink` on the tiny BEiT.
+/// `videotestsrc ! beitseg mode=mask {props} ! appsink` on the tiny BEiT, 160x120 frames.
 fn masks(frames: u32, props: &str) -> gst::Pipeline {
+    masks_at(frames, (160, 120), props)
+}
+
+fn masks_at(frames: u32, (w, h): (u32, u32), props: &str) -> gst::Pipeline {
     launch_pipeline(&format!(
         "videotestsrc num-buffers={frames} pattern=ball ! \
-         video/x-raw,format=RGB,width=160,height=120 ! \
+         video/x-raw,format=RGB,width={w},height={h} ! \
          beitseg name=seg model={} mode=mask {props} ! appsink name=out sync=false",
         tiny_beit().display()
     ))
@@ -502,4 +508,46 @@ fn a_grpcs_server_is_reached_over_tls_with_its_authority() {
     );
     assert!(run_ok, "{run_err}");
     assert_eq!(count_video_frames(&dir_out), 4, "{run_err}");
+}
+
+/// A served model that returns class ids instead of logits: at the logits' own resolution
+/// (160x160 for the tiny BEiT) every pixel's class is the local decode's; at other sizes the
+/// classes are upsampled without the logits' bilinear detail (lower fidelity, documented).
+#[test]
+fn a_served_model_that_returns_class_ids_is_decoded_from_them() {
+    use gst::prelude::*;
+    let server = Mlserver::start("ids");
+    let (ok, out, err) = beitseg(&["inspect", "--server", &server.url(), "tiny-beit-ids"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("output: class_ids INT64 Nx160x160"), "{out}");
+    assert!(out.contains("beitseg can feed it: yes"), "{out}");
+    let mut shares = Vec::new();
+    for size in [(160, 160), (160, 120)] {
+        let remote = masks_at(
+            4,
+            size,
+            &format!("server={} server-model=tiny-beit-ids workers=2", server.url()),
+        );
+        let ids = pull_all(&remote, |_| {});
+        let in_use =
+            element::<gst::Element>(&remote, "seg").property::<Option<String>>("provider-in-use");
+        bus_warnings(&remote);
+        remote.set_state(gst::State::Null).unwrap();
+        assert!(in_use.unwrap_or_default().contains("class ids"));
+        let local = masks_at(4, size, "workers=2");
+        let logits = pull_all(&local, |_| {});
+        local.set_state(gst::State::Null).unwrap();
+        assert_eq!(ids.len(), 4);
+        let same: usize = ids
+            .iter()
+            .zip(&logits)
+            .map(|(a, b)| a.iter().zip(b).filter(|(x, y)| x == y).count())
+            .sum();
+        let total: usize = logits.iter().map(Vec::len).sum();
+        shares.push((size, same, total));
+    }
+    println!("pixels agreeing with the logits' decode: {shares:?}");
+    let ((_, same, total), (_, other_same, other_total)) = (shares[0], shares[1]);
+    assert_eq!(same, total, "at the logits' resolution every class is the same");
+    assert!(other_same * 2 > other_total, "{shares:?}");
 }

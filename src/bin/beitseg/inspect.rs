@@ -148,11 +148,13 @@ pub fn inspect_served(
         && m.inputs[0].shape.len() == 4
         && (m.inputs[0].shape[1] == 3 || m.inputs[0].shape[3] == 3)
         && ["FP32", "FP16"].contains(&m.inputs[0].datatype.as_str())
-        && m.outputs.first().is_some_and(|o| o.shape.len() == 4);
+        && m.outputs.first().is_some_and(|o| {
+            o.shape.len() == 4 || (gstbeitseg::remote::is_class_ids(o) && o.shape.len() == 3)
+        });
     println!(
         "beitseg can feed it: {}",
         if usable {
-            "yes (one 3-channel image input, a rank-4 output)"
+            "yes (one 3-channel image input; scores, or class ids, out)"
         } else {
             "no (beitseg needs one [N,3,H,W] or [N,H,W,3] FP32/FP16 input and a rank-4 output)"
         }
