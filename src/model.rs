@@ -416,21 +416,16 @@ impl Model {
         let started = std::time::Instant::now();
         let remote = crate::remote::RemoteModel::connect(server)?;
         let served = remote.served();
-        let (Some(input), Some(output)) = (served.inputs.first(), served.outputs.first()) else {
+        let (Some(output), [input]) = (served.outputs.first(), served.inputs.as_slice()) else {
             bail!(
-                "server {}: model {} has no input or no output",
-                server.url,
-                server.model
-            );
-        };
-        if served.inputs.len() != 1 {
-            bail!(
-                "server {}: model {} has {} inputs; beitseg feeds exactly one image tensor",
+                "server {}: model {} has {} inputs and {} outputs; beitseg feeds exactly one \
+                 image tensor and reads the first output",
                 server.url,
                 server.model,
-                served.inputs.len()
+                served.inputs.len(),
+                served.outputs.len()
             );
-        }
+        };
         let precision = |what: &str, t: &crate::remote::TensorSpec| match t.datatype.as_str() {
             "FP32" => Ok(Precision::F32),
             "FP16" => Ok(Precision::F16),
@@ -439,19 +434,8 @@ impl Model {
         // A served model that returns class ids ([N,h,w] or [N,1,h,w] integers) instead of
         // logits: its classes, not yet known, are counted from the labels.
         let class_ids = crate::remote::is_class_ids(output);
-        let output_shape: Vec<i64> = match (class_ids, output.shape.as_slice()) {
-            (false, s) => s.to_vec(),
-            (true, [n, h, w] | [n, 1, h, w]) if input.shape.get(1) == Some(&3) => {
-                vec![*n, -1, *h, *w]
-            }
-            (true, [n, h, w] | [n, h, w, 1]) => vec![*n, *h, *w, -1],
-            (true, s) => bail!(
-                "server {}: model {}: class-id output {:?} has shape {s:?}; expected [N,h,w]",
-                server.url,
-                server.model,
-                output.name
-            ),
-        };
+        let output_shape = crate::remote::scores_shape(input, output)
+            .with_context(|| format!("server {}: model {}", server.url, server.model))?;
         let props = if path.as_os_str().is_empty() {
             Vec::new()
         } else {

@@ -399,6 +399,24 @@ pub fn is_class_ids(output: &TensorSpec) -> bool {
     matches!(output.datatype.as_str(), "INT64" | "INT32")
 }
 
+/// The shape of the scores a served output stands for: its own, or for class ids (`[N,h,w]`,
+/// with or without a 1-channel axis) the one-hot scores they become, their class count free
+/// (-1), laid out as the input is (NCHW or NHWC).
+pub fn scores_shape(input: &TensorSpec, output: &TensorSpec) -> Result<Vec<i64>> {
+    if !is_class_ids(output) {
+        return Ok(output.shape.clone());
+    }
+    let nchw = input.shape.get(1) == Some(&3);
+    Ok(match output.shape.as_slice() {
+        [n, h, w] | [n, 1, h, w] if nchw => vec![*n, -1, *h, *w],
+        [n, h, w] | [n, h, w, 1] => vec![*n, *h, *w, -1],
+        s => bail!(
+            "class-id output {:?} has shape {s:?}; expected [N,h,w]",
+            output.name
+        ),
+    })
+}
+
 impl RemoteModel {
     /// Connects and asks the server about the model: an error if either fails.
     pub fn connect(request: &ServerRequest) -> Result<Self> {

@@ -526,7 +526,10 @@ fn a_served_model_that_returns_class_ids_is_decoded_from_them() {
         let remote = masks_at(
             4,
             size,
-            &format!("server={} server-model=tiny-beit-ids workers=2", server.url()),
+            &format!(
+                "server={} server-model=tiny-beit-ids workers=2",
+                server.url()
+            ),
         );
         let ids = pull_all(&remote, |_| {});
         let in_use =
@@ -548,6 +551,9 @@ fn a_served_model_that_returns_class_ids_is_decoded_from_them() {
     }
     println!("pixels agreeing with the logits' decode: {shares:?}");
     let ((_, same, total), (_, other_same, other_total)) = (shares[0], shares[1]);
-    assert_eq!(same, total, "at the logits' resolution every class is the same");
+    assert_eq!(
+        same, total,
+        "at the logits' resolution every class is the same"
+    );
     assert!(other_same * 2 > other_total, "{shares:?}");
 }
