@@ -55,12 +55,12 @@ enum Command {
         /// Execution provider to try.
         #[arg(long, value_enum, default_value_t = gstbeitseg::ProviderSetting::Auto)]
         provider: gstbeitseg::ProviderSetting,
-        /// An Open Inference Protocol (KServe v2) server: grpc://HOST:PORT (Triton, KServe,
-        /// MLServer, OpenVINO Model Server).
+        /// An Open Inference Protocol (KServe v2) server: grpc://HOST:PORT, or grpcs:// for TLS
+        /// (Triton, KServe, MLServer, OpenVINO Model Server).
         #[arg(long, value_name = "URL")]
         server: Option<String>,
         /// With --server: the model version (default: the server's choice).
-        #[arg(long, value_name = "VERSION", default_value = "")]
+        #[arg(long, value_name = "VERSION", default_value = "", hide_default_value = true)]
         server_model_version: String,
         /// With --server: seconds each call may take.
         #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
