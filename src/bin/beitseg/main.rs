@@ -60,7 +60,12 @@ enum Command {
         #[arg(long, value_name = "URL")]
         server: Option<String>,
         /// With --server: the model version (default: the server's choice).
-        #[arg(long, value_name = "VERSION", default_value = "", hide_default_value = true)]
+        #[arg(
+            long,
+            value_name = "VERSION",
+            default_value = "",
+            hide_default_value = true
+        )]
         server_model_version: String,
         /// With --server: seconds each call may take.
         #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
