@@ -103,10 +103,7 @@ pub(crate) fn emit(json: bool, value: serde_json::Value, text: String) {
 /// first frame (the model loads and the first frame runs during preroll), the provider used and
 /// the element's stats.
 fn element_fps(description: &str, frames: u32) -> Result<(f64, String, gst::Structure)> {
-    let pipeline = gst::parse::launch(description)
-        .map_err(|e| anyhow!("cannot build {description}: {e}"))?
-        .downcast::<gst::Pipeline>()
-        .map_err(|_| anyhow!("not a pipeline"))?;
+    let pipeline = crate::run::launch(description, description)?;
     let bus = pipeline.bus().context("no bus")?;
     let wait = |types: &[gst::MessageType]| -> Result<()> {
         let msg = bus
@@ -262,15 +259,15 @@ fn soak(args: &BenchArgs) -> Result<()> {
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("samples/selfie/selfie_segmentation.onnx")
     });
     let total = args.soak_frames.max(1);
-    let pipeline = gst::parse::launch(&format!(
-        "videotestsrc num-buffers={total} pattern=ball ! \
+    let pipeline = crate::run::launch(
+        &format!(
+            "videotestsrc num-buffers={total} pattern=ball ! \
          video/x-raw,format=RGBx,width=64,height=48,framerate=1000/1 ! \
          beitseg name=seg model=\"{}\" provider=cpu mode=overlay ! fakesink name=out sync=false",
-        model.display()
-    ))
-    .map_err(|e| anyhow!("cannot build the soak pipeline: {e}"))?
-    .downcast::<gst::Pipeline>()
-    .map_err(|_| anyhow!("not a pipeline"))?;
+            model.display()
+        ),
+        "the soak pipeline",
+    )?;
     let count = std::sync::Arc::new(AtomicU64::new(0));
     pipeline
         .by_name("out")

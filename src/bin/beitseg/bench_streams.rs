@@ -17,16 +17,16 @@ use serde_json::json;
 /// One stream: a 640x480 picture repeated (the source costs nothing) through `beitseg {props}`.
 fn stream(model: &Path, frames: u32, index: usize, props: &str) -> Result<gst::Pipeline> {
     let patterns = ["smpte", "ball", "snow", "pinwheel"];
-    gst::parse::launch(&format!(
+    crate::run::launch(
+        &format!(
         "videotestsrc num-buffers=1 pattern={} ! video/x-raw,format=RGB,width=640,height=480 ! \
          imagefreeze num-buffers={frames} ! beitseg name=seg model=\"{}\" provider=cpu {props} ! \
          fakesink sync=false",
         patterns[index % patterns.len()],
         model.display()
-    ))
-    .map_err(|e| anyhow!("cannot build a stream: {e}"))?
-    .downcast::<gst::Pipeline>()
-    .map_err(|_| anyhow!("not a pipeline"))
+    ),
+        "a stream",
+    )
 }
 
 struct Measured {

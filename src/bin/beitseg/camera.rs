@@ -14,7 +14,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{bail, Context, Result};
 use gst::prelude::*;
 
 use crate::args::Transport;
@@ -119,15 +119,12 @@ impl Camera {
 
     fn connect(&mut self) -> Result<()> {
         let protocols = self.options.transport.protocols();
-        let pipeline = gst::parse::launch(&format!(
+        let pipeline = crate::run::launch(&format!(
             "rtspsrc name=camera latency={} protocols={protocols} tcp-timeout={} ! decodebin name=dec ! \
              appsink name=frames sync=false max-buffers=2 caps=video/x-raw",
             self.options.latency_ms,
             self.options.stall.as_micros()
-        ))
-        .map_err(|e| anyhow!("cannot build the camera pipeline: {e}"))?
-        .downcast::<gst::Pipeline>()
-        .map_err(|_| anyhow!("the camera pipeline is not a pipeline"))?;
+        ), "the camera pipeline")?;
         let rtspsrc = pipeline
             .by_name("camera")
             .context("camera pipeline without its rtspsrc")?;

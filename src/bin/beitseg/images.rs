@@ -44,13 +44,13 @@ fn decode(path: &Path, upright: bool, max: MaxResolution) -> Result<gst::Sample>
         Some(o) if upright && o != 1 => format!("videoflip video-direction={} ! ", flip_for(o)),
         _ => String::new(),
     };
-    let pipeline = gst::parse::launch(&format!(
-        "filesrc name=in ! decodebin name=dec ! videoconvert ! {flip}videoconvert ! \
+    let pipeline = crate::run::launch(
+        &format!(
+            "filesrc name=in ! decodebin name=dec ! videoconvert ! {flip}videoconvert ! \
          video/x-raw,format=RGB ! appsink name=out sync=false"
-    ))
-    .map_err(|e| anyhow!("cannot build the decoder: {e}"))?
-    .downcast::<gst::Pipeline>()
-    .map_err(|_| anyhow!("the decoder is not a pipeline"))?;
+        ),
+        "the decoder",
+    )?;
     let src = pipeline
         .by_name("in")
         .context("decoder without its filesrc")?;
@@ -151,13 +151,11 @@ pub(crate) fn run_folder(args: &RunArgs, dir: &Path) -> Result<()> {
 /// Segments each image into its target, in order, through one element.
 fn segment_into(args: &RunArgs, images: &[PathBuf], targets: &[PathBuf]) -> Result<()> {
     let model = crate::input::model_of(args);
-    let pipeline = gst::parse::launch(
+    let pipeline = crate::run::launch(
         "appsrc name=frames format=time ! videoconvert ! beitseg name=seg ! videoconvert ! \
          pngenc ! appsink name=png sync=false",
-    )
-    .map_err(|e| anyhow!("cannot build the pipeline: {e}"))?
-    .downcast::<gst::Pipeline>()
-    .map_err(|_| anyhow!("the description is not a pipeline"))?;
+        "the pipeline",
+    )?;
     let seg = pipeline
         .by_name("seg")
         .context("no beitseg in the pipeline")?;

@@ -35,6 +35,14 @@ pub fn error_text(msg: &gst::Message) -> Option<String> {
     })
 }
 
+/// A pipeline from gst-launch syntax; `what` names it in the error ("the camera pipeline").
+pub fn launch(description: &str, what: &str) -> Result<gst::Pipeline> {
+    gst::parse::launch(description)
+        .map_err(|e| anyhow!("cannot build {what}: {e}"))?
+        .downcast::<gst::Pipeline>()
+        .map_err(|_| anyhow!("{what} is not a pipeline"))
+}
+
 /// What the signal handler may touch: whether models are still loading, and the partial
 /// files to remove when it stops the process at once.
 #[derive(Default)]
@@ -211,10 +219,7 @@ pub fn run_one(args: &RunArgs, ctx: &RunContext) -> Result<()> {
     }
     let plan = plan(args, &input, size)?;
     let drop_policy = plan.drop_policy;
-    let pipeline = gst::parse::launch(&plan.description)
-        .map_err(|e| anyhow!("cannot build the pipeline: {e}"))?
-        .downcast::<gst::Pipeline>()
-        .map_err(|_| anyhow!("the description is not a pipeline"))?;
+    let pipeline = launch(&plan.description, "the pipeline")?;
     let seg = pipeline
         .by_name("seg")
         .context("no beitseg in the pipeline")?;

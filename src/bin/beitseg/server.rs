@@ -555,13 +555,13 @@ pub fn serve_file(
 /// `beitseg serve --loop`: the file played on and on in real time, restreamed live to every
 /// client (who joins mid-stream, as with a real camera).
 fn serve_looped(input: &Path, uri: &str, endpoint: &Endpoint, access: &Access) -> Result<()> {
-    let pipeline = gst::parse::launch(&format!(
-        "uridecodebin uri=\"{uri}\" ! videoconvert ! video/x-raw,format=I420 ! \
+    let pipeline = crate::run::launch(
+        &format!(
+            "uridecodebin uri=\"{uri}\" ! videoconvert ! video/x-raw,format=I420 ! \
          appsink name=frames sync=true max-buffers=2"
-    ))
-    .map_err(|e| anyhow!("cannot build the player: {e}"))?
-    .downcast::<gst::Pipeline>()
-    .map_err(|_| anyhow!("the player is not a pipeline"))?;
+        ),
+        "the player",
+    )?;
     let restream = Arc::new(Restream::start(endpoint, 4000, access)?);
     let sink = pipeline
         .by_name("frames")
