@@ -359,6 +359,7 @@ fn beit_preprocessing(resample: Resample) -> Preprocessing {
         rescale: 1.0 / 255.0,
         resample,
         resize: ResizeMode::Stretch,
+        channel_order: Default::default(),
     }
 }
 

@@ -33,11 +33,11 @@ pub struct Window {
 
 /// Source indices and weights along one axis.
 #[derive(Clone, Debug, Default, PartialEq)]
-struct Axis {
-    i0: Vec<u32>,
-    i1: Vec<u32>,
-    l0: Vec<f32>,
-    l1: Vec<f32>,
+pub(crate) struct Axis {
+    pub(crate) i0: Vec<u32>,
+    pub(crate) i1: Vec<u32>,
+    pub(crate) l0: Vec<f32>,
+    pub(crate) l1: Vec<f32>,
 }
 
 impl Axis {
@@ -53,7 +53,7 @@ impl Axis {
     }
 
     /// PyTorch's `area_pixel_compute_source_index` + `guard_index_and_lambda`, in float32.
-    fn torch(input: usize, output: usize) -> Self {
+    pub(crate) fn torch(input: usize, output: usize) -> Self {
         let mut a = Self::default();
         if input == output {
             // PyTorch copies straight through when the size does not change.
@@ -126,7 +126,11 @@ pub struct Decoder {
 
 /// One bilinear sample from corners `[x00, x01, x10, x11]` with weights `(l0, l1)` per axis.
 #[inline(always)]
-fn blend([x00, x01, x10, x11]: [f32; 4], (lx0, lx1): (f32, f32), (ly0, ly1): (f32, f32)) -> f32 {
+pub(crate) fn blend(
+    [x00, x01, x10, x11]: [f32; 4],
+    (lx0, lx1): (f32, f32),
+    (ly0, ly1): (f32, f32),
+) -> f32 {
     let a = x00.mul_add(lx0, x01 * lx1);
     let b = x10.mul_add(lx0, x11 * lx1);
     a.mul_add(ly0, b * ly1)

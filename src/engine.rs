@@ -10,13 +10,16 @@ use anyhow::Result;
 
 use crate::decode::{Decoder, Window};
 use crate::frame::{ClassMap, FrameRef, Picture};
-use crate::model::{Model, ModelInfo};
+use crate::model::{Logits, Model, ModelInfo, ResizeMode};
 use crate::preprocess::{Placement, Preprocessor};
+use crate::slide::{Plan, SlideDecoder};
+use crate::smooth::Link;
 
 pub struct Segmenter {
     model: Arc<Model>,
     pre: Preprocessor,
     decoder: Decoder,
+    slide: Option<SlideDecoder>,
 }
 
 /// The part of the logits a placement covers, or `None` when the picture fills the model input.
@@ -39,10 +42,13 @@ impl Segmenter {
     pub fn new(model: impl Into<Arc<Model>>) -> Self {
         let model = model.into();
         let pre = Preprocessor::new(model.info());
+        let slide =
+            (model.info().preprocessing.resize == ResizeMode::Slide).then(SlideDecoder::new);
         Self {
             model,
             pre,
             decoder: Decoder::new(),
+            slide,
         }
     }
 
@@ -75,27 +81,85 @@ impl Segmenter {
         outs: &mut [ClassMap],
         batch: usize,
     ) -> Result<Duration> {
+        let mut links: Vec<Option<Link>> = frames.iter().map(|_| None).collect();
+        self.segment_smoothed(frames, outs, batch, &mut links)
+    }
+
+    /// [`Self::segment_pictures`] with each frame's place in its stream's smoothing chain
+    /// (`None`: not smoothed), in stream order within the batch.
+    pub fn segment_smoothed(
+        &mut self,
+        frames: &[Picture],
+        outs: &mut [ClassMap],
+        batch: usize,
+        links: &mut [Option<Link>],
+    ) -> Result<Duration> {
         anyhow::ensure!(
-            frames.len() == outs.len() && frames.len() <= batch,
+            frames.len() == outs.len() && frames.len() == links.len() && frames.len() <= batch,
             "batch of {batch} for {} frames",
             frames.len()
         );
         let len = self.pre.image_len();
-        let mut input = vec![0f32; len * batch];
-        let places = frames
+        // What each frame puts in the model input: one image, or its windows with `slide`.
+        let plans: Vec<Option<Plan>> = frames
             .iter()
-            .zip(input.chunks_exact_mut(len))
-            .map(|(frame, slot)| self.pre.run_picture(frame, slot))
-            .collect::<Result<Vec<_>>>()?;
+            .map(|f| {
+                let (w, h) = f.size();
+                self.slide.is_some().then(|| self.pre.slide_plan(w, h))
+            })
+            .collect();
+        let images: Vec<usize> = plans
+            .iter()
+            .map(|p| p.as_ref().map_or(1, |p| p.windows.len()))
+            .collect();
+        let total: usize = images.iter().sum();
+        // Runs of `batch` images when the caller pads (a fixed batch, TensorRT), else one run.
+        let run = if batch > frames.len() { batch } else { total };
+        let mut input = vec![0f32; len * total.div_ceil(run) * run];
+        let mut places = Vec::with_capacity(frames.len());
+        let mut at = 0;
+        for ((frame, plan), n) in frames.iter().zip(&plans).zip(&images) {
+            let slots = &mut input[at..at + n * len];
+            places.push(match plan {
+                Some(plan) => {
+                    self.pre.run_windows(frame, plan, slots)?;
+                    None
+                }
+                None => Some(self.pre.run_picture(frame, slots)?),
+            });
+            at += n * len;
+        }
         let started = Instant::now();
-        let logits = self.model.run(input, batch)?;
+        let mut logits = Vec::with_capacity(total);
+        if input.len() == len * run {
+            logits = self.model.run(input, run)?;
+        } else {
+            for chunk in input.chunks(len * run) {
+                logits.extend(self.model.run(chunk.to_vec(), run)?);
+            }
+        }
         let took = started.elapsed();
-        for ((frame, out), (logits, place)) in
-            frames.iter().zip(outs).zip(logits.iter().zip(places))
-        {
-            let win = window(self.model.info(), place, logits.width, logits.height);
+        let mut logits = logits.into_iter();
+        for (i, (frame, out)) in frames.iter().zip(outs).enumerate() {
+            let mine: Vec<Logits> = logits.by_ref().take(images[i]).collect();
+            let mine = match &mut links[i] {
+                Some(link) => link.apply(mine),
+                None => Arc::new(mine),
+            };
             let (width, height) = frame.size();
-            self.decoder.decode(logits, width, height, win, out);
+            match (&plans[i], places[i]) {
+                (Some(plan), _) => self
+                    .slide
+                    .as_mut()
+                    .expect("slide mode")
+                    .decode(plan, &mine, width, height, out),
+                (None, Some(place)) => {
+                    let l = &mine[0];
+                    let win = window(self.model.info(), place, l.width, l.height);
+                    self.decoder.decode(l, width, height, win, out);
+                }
+                (None, None) => unreachable!("a frame without a plan has a placement"),
+            }
         }
         Ok(took)
     }

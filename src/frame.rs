@@ -109,7 +109,7 @@ impl<D: AsRef<[u8]> + AsMut<[u8]>> Frame<D> {
 }
 
 /// A frame to segment: packed RGB or 4:2:0 YUV.
-#[derive(Debug)]
+#[derive(Clone, Copy, Debug)]
 pub enum Picture<'a> {
     Packed(FrameRef<'a>),
     Yuv(YuvRef<'a>),

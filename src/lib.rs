@@ -11,6 +11,7 @@ pub mod bench;
 pub mod decode;
 pub mod engine;
 pub mod frame;
+pub mod metadata;
 pub mod model;
 pub mod onnx_graph;
 pub mod palette;
@@ -22,6 +23,8 @@ pub mod render;
 pub mod resample;
 pub mod runtime;
 pub mod session;
+pub mod slide;
+pub mod smooth;
 #[cfg(feature = "test-hooks")]
 pub mod test_hooks;
 pub mod yuv;

@@ -19,85 +19,14 @@ use std::sync::{Arc, LazyLock, Mutex, Weak};
 use anyhow::{anyhow, bail, Context, Result};
 use ort::session::Session;
 use ort::value::{Tensor, TensorElementType, ValueType};
-use serde_json::Value;
 
 use crate::palette::{self, Rgb};
 use crate::provider::{self, Provider, ProviderRequest};
 use crate::session::{GraphCache, LoadPlan, LoadReport, SharedSession};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Layout {
-    Nchw,
-    Nhwc,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Precision {
-    F32,
-    F16,
-}
-
-/// PIL's resampling filters, by the names transformers uses.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Resample {
-    Nearest,
-    Box,
-    Bilinear,
-    Hamming,
-    Bicubic,
-    Lanczos,
-}
-
-impl Resample {
-    pub fn parse(s: &str) -> Result<Self> {
-        Ok(match s.trim().to_ascii_lowercase().as_str() {
-            "nearest" | "0" => Self::Nearest,
-            "lanczos" | "1" => Self::Lanczos,
-            "bilinear" | "linear" | "2" => Self::Bilinear,
-            "bicubic" | "cubic" | "3" => Self::Bicubic,
-            "box" | "4" => Self::Box,
-            "hamming" | "5" => Self::Hamming,
-            other => bail!("unknown resample filter {other:?}"),
-        })
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ResizeMode {
-    /// Resize to the model size ignoring the aspect ratio (what BEiT's processor does).
-    Stretch,
-    /// Keep the aspect ratio, pad to the model size; the padding is cropped away after decoding.
-    Letterbox,
-}
-
-impl ResizeMode {
-    pub fn parse(s: &str) -> Result<Self> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "stretch" => Ok(Self::Stretch),
-            "letterbox" => Ok(Self::Letterbox),
-            other => bail!("unknown resize mode {other:?} (stretch or letterbox)"),
-        }
-    }
-}
-
-/// What the model's output channel(s) mean.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum OutputKind {
-    /// One score per class; the class is the argmax.
-    Logits,
-    /// One channel; class 1 where it exceeds `threshold`, class 0 elsewhere.
-    Binary { threshold: f32 },
-}
-
-/// HF-style preprocessing: `(pixel * rescale - mean) / std` per RGB channel after resizing.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Preprocessing {
-    pub mean: [f32; 3],
-    pub std: [f32; 3],
-    pub rescale: f64,
-    pub resample: Resample,
-    pub resize: ResizeMode,
-}
+pub use crate::metadata::{
+    ChannelOrder, Layout, Metadata, OutputKind, Precision, Preprocessing, Resample, ResizeMode,
+};
 
 /// Everything known about a loaded model, shared read-only by whoever needs it.
 #[derive(Clone, Debug)]
@@ -117,6 +46,8 @@ pub struct ModelInfo {
     pub labels: Vec<String>,
     pub palette: Vec<Rgb>,
     pub preprocessing: Preprocessing,
+    /// The architecture, when the model's metadata names it (`family`).
+    pub family: Option<String>,
     /// The execution provider the session runs on, and why better ones were not used.
     pub provider: Provider,
     pub provider_notes: Vec<String>,
@@ -245,87 +176,6 @@ fn tensor_shape(what: &str, ty: &ValueType) -> Result<(Precision, Vec<i64>)> {
 
 fn fixed(dim: i64) -> Option<usize> {
     (dim > 0).then_some(dim as usize)
-}
-
-/// What a model says about itself in its ONNX `metadata_props`, parsed and checked (each field
-/// `None` when the key is absent). Pure, so that it can be fuzzed (fuzz/).
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Metadata {
-    /// `input_size`: `[height, width]` as written (checked against the input shape later).
-    pub input_size: Option<Value>,
-    /// `output`: `logits` or `probability` for a one-channel output.
-    pub output: Option<String>,
-    pub labels: Option<Vec<String>>,
-    pub palette: Option<Vec<palette::Rgb>>,
-    pub mean: Option<[f32; 3]>,
-    pub std: Option<[f32; 3]>,
-    pub rescale: Option<f64>,
-    pub resample: Option<Resample>,
-    pub resize: Option<ResizeMode>,
-}
-
-impl Metadata {
-    /// Parses the keys beitseg reads, from `get(key)` (the metadata_props value, if any).
-    pub fn parse(get: impl Fn(&str) -> Option<String>) -> Result<Self> {
-        let json = |key: &str| -> Result<Option<Value>> {
-            let Some(text) = get(key) else {
-                return Ok(None);
-            };
-            serde_json::from_str(&text)
-                .map(Some)
-                .with_context(|| format!("metadata {key:?} is not valid JSON: {text:?}"))
-        };
-        let triple = |key: &str| -> Result<Option<[f32; 3]>> {
-            let Some(v) = json(key)? else {
-                return Ok(None);
-            };
-            let nums: Vec<f32> = match &v {
-                Value::Number(n) => vec![n.as_f64().unwrap_or(f64::NAN) as f32; 3],
-                Value::Array(items) => items
-                    .iter()
-                    .map(|x| x.as_f64().unwrap_or(f64::NAN) as f32)
-                    .collect(),
-                _ => vec![],
-            };
-            match nums[..] {
-                [a, b, c] if nums.iter().all(|x| x.is_finite()) => Ok(Some([a, b, c])),
-                _ => bail!("metadata {key:?} must be three numbers, found {v}"),
-            }
-        };
-        let std = triple("image_std")?;
-        if let Some(std) = std {
-            if std.contains(&0.0) {
-                bail!("metadata image_std {std:?} contains zero");
-            }
-        }
-        Ok(Metadata {
-            input_size: json("input_size")?,
-            output: get("output"),
-            labels: json("id2label")?
-                .map(|v| palette::parse_labels_json(&v).context("metadata id2label"))
-                .transpose()?,
-            palette: json("palette")?
-                .map(|v| palette::parse_palette_json(&v).context("metadata palette"))
-                .transpose()?,
-            mean: triple("image_mean")?,
-            std,
-            rescale: get("rescale_factor")
-                .map(|t| {
-                    t.trim()
-                        .parse::<f64>()
-                        .ok()
-                        .filter(|x| x.is_finite())
-                        .with_context(|| format!("metadata rescale_factor {t:?} is not a number"))
-                })
-                .transpose()?,
-            resample: get("resample")
-                .map(|t| Resample::parse(&t).context("metadata resample"))
-                .transpose()?,
-            resize: get("resize_mode")
-                .map(|t| ResizeMode::parse(&t).context("metadata resize_mode"))
-                .transpose()?,
-        })
-    }
 }
 
 impl Model {
@@ -674,7 +524,9 @@ impl Model {
                 rescale,
                 resample,
                 resize,
+                channel_order: meta.channel_order.unwrap_or_default(),
             },
+            family: meta.family.clone(),
             provider: Provider::Cpu,
             provider_notes: Vec::new(),
             load: LoadReport {

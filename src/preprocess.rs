@@ -10,7 +10,7 @@ use anyhow::Result;
 #[cfg(any(test, feature = "bench"))]
 use crate::frame::PixelFormat;
 use crate::frame::{FrameRef, Picture};
-use crate::model::{Layout, ModelInfo, Preprocessing, Resample, ResizeMode};
+use crate::model::{ChannelOrder, Layout, ModelInfo, Preprocessing, Resample, ResizeMode};
 use crate::resample::Resizer;
 use crate::yuv::{planes_to_rgb, YuvFormat, YuvRef};
 
@@ -23,12 +23,24 @@ pub struct Placement {
     pub height: usize,
 }
 
+/// Where the resized pixels of the current picture are.
+#[derive(Clone, Copy)]
+enum Source<'a> {
+    /// The frame itself: it already has the size.
+    Frame(FrameRef<'a>),
+    /// `Preprocessor::resized`, in the frame's own packed layout.
+    Resized { bpp: usize, offsets: [usize; 3] },
+    /// `Preprocessor::rgb`, packed RGB (converted from YUV).
+    Rgb,
+}
+
 pub struct Preprocessor {
     width: usize,
     height: usize,
     layout: Layout,
     resize: ResizeMode,
     resample: Resample,
+    channel_order: ChannelOrder,
     /// Normalised value of each 8-bit level, per RGB channel.
     lut: [[f32; 256]; 3],
     resizer: Resizer,
@@ -59,6 +71,7 @@ impl Preprocessor {
             layout,
             resize: p.resize,
             resample: p.resample,
+            channel_order: p.channel_order,
             lut,
             resizer: Resizer::new(),
             chroma_resizer: Resizer::new(),
@@ -73,14 +86,17 @@ impl Preprocessor {
         3 * self.width * self.height
     }
 
+    /// Where the logits map onto the frame: the whole model input, except with `letterbox`.
     pub fn placement(&self, frame_width: usize, frame_height: usize) -> Placement {
+        let full = Placement {
+            x: 0,
+            y: 0,
+            width: self.width,
+            height: self.height,
+        };
         match self.resize {
-            ResizeMode::Stretch => Placement {
-                x: 0,
-                y: 0,
-                width: self.width,
-                height: self.height,
-            },
+            // With `crop` transformers stretches the logits over the whole frame; so do we.
+            ResizeMode::Stretch | ResizeMode::Crop { .. } | ResizeMode::Slide => full,
             ResizeMode::Letterbox => {
                 let scale = f64::min(
                     self.width as f64 / frame_width as f64,
@@ -98,51 +114,165 @@ impl Preprocessor {
         }
     }
 
+    /// The size the frame is resized to before the model input is taken from it.
+    pub fn resized_size(&self, frame_width: usize, frame_height: usize) -> (usize, usize) {
+        let (fw, fh) = (frame_width.max(1), frame_height.max(1));
+        match self.resize {
+            ResizeMode::Stretch | ResizeMode::Letterbox => {
+                let p = self.placement(fw, fh);
+                (p.width, p.height)
+            }
+            // transformers' get_resize_output_image_size(default_to_square=False): the short side
+            // becomes `s`, the long one int(s * long / short).
+            ResizeMode::Crop { shortest_edge: s } => {
+                let long = |long: usize, short: usize| ((s * long) as f64 / short as f64) as usize;
+                if fw <= fh {
+                    (s, long(fh, fw).max(1))
+                } else {
+                    (long(fw, fh).max(1), s)
+                }
+            }
+            // mmcv's rescale: int(size * scale + 0.5), the scale that makes the frame cover the
+            // model input.
+            ResizeMode::Slide => {
+                let scale = f64::max(
+                    self.height as f64 / fh as f64,
+                    self.width as f64 / fw as f64,
+                );
+                (
+                    ((fw as f64 * scale + 0.5) as usize).max(self.width),
+                    ((fh as f64 * scale + 0.5) as usize).max(self.height),
+                )
+            }
+        }
+    }
+
+    /// Where the model input starts in the resized frame (`crop`: the centre, rounded down as
+    /// transformers' center_crop does).
+    fn origin(&self, resized: (usize, usize)) -> (usize, usize) {
+        match self.resize {
+            ResizeMode::Crop { .. } => (
+                resized.0.saturating_sub(self.width) / 2,
+                resized.1.saturating_sub(self.height) / 2,
+            ),
+            _ => (0, 0),
+        }
+    }
+
+    /// The windows of a frame with `resize=slide`, see [`crate::slide`].
+    pub fn slide_plan(&self, frame_width: usize, frame_height: usize) -> crate::slide::Plan {
+        crate::slide::Plan::new(
+            self.resized_size(frame_width, frame_height),
+            (self.width, self.height),
+        )
+    }
+
     /// Writes the normalised model input for `frame` into `out` (one image, [`Self::image_len`]
     /// values) and returns where the picture went. Resizes straight from the frame's own layout
     /// with the vectorised resampler, then normalises through the lookup table.
     pub fn run(&mut self, frame: &FrameRef, out: &mut [f32]) -> Result<Placement> {
-        assert_eq!(out.len(), self.image_len(), "one image slot");
-        let place = self.placement(frame.width, frame.height);
-        let bpp = frame.format.bytes_per_pixel();
-        let same_size = frame.width == place.width && frame.height == place.height;
-        let (pixels, stride): (&[u8], usize) = if same_size {
-            // PIL returns a copy when the size does not change; so do we (no filtering).
-            (frame.data, frame.stride)
-        } else {
-            self.resized.resize(place.width * place.height * bpp, 0);
-            self.resizer.resize_pixels(
-                frame.data,
-                (frame.width, frame.height),
-                frame.stride,
-                bpp,
-                &mut self.resized,
-                (place.width, place.height),
-                self.resample,
-            );
-            (&self.resized, place.width * bpp)
-        };
-        self.normalise(pixels, stride, bpp, frame.format.rgb_offsets(), place, out);
-        Ok(place)
+        self.run_picture(&Picture::Packed(*frame), out)
     }
 
     /// [`Self::run`] for a picture in any supported layout.
     pub fn run_picture(&mut self, picture: &Picture, out: &mut [f32]) -> Result<Placement> {
+        assert_eq!(out.len(), self.image_len(), "one image slot");
+        anyhow::ensure!(
+            self.resize != ResizeMode::Slide,
+            "resize=slide takes several windows a frame (Preprocessor::run_windows)"
+        );
+        let (width, height) = picture.size();
+        let size = self.resized_size(width, height);
+        let place = self.placement(width, height);
+        let source = self.resize_picture(picture, size);
+        self.cut(source, size, self.origin(size), place, out);
+        Ok(place)
+    }
+
+    /// [`Self::run_picture`] for a YUV frame.
+    pub fn run_yuv(&mut self, frame: &YuvRef, out: &mut [f32]) -> Result<Placement> {
+        self.run_picture(&Picture::Yuv(*frame), out)
+    }
+
+    /// Writes the model input of every window of `plan` (from [`Self::slide_plan`]) into `out`,
+    /// one image slot after another.
+    pub fn run_windows(
+        &mut self,
+        picture: &Picture,
+        plan: &crate::slide::Plan,
+        out: &mut [f32],
+    ) -> Result<()> {
+        let len = self.image_len();
+        assert_eq!(out.len(), len * plan.windows.len(), "one slot per window");
+        let source = self.resize_picture(picture, plan.resized);
+        let place = self.placement(plan.resized.0, plan.resized.1);
+        for (&origin, slot) in plan.windows.iter().zip(out.chunks_exact_mut(len)) {
+            self.cut(source, plan.resized, origin, place, slot);
+        }
+        Ok(())
+    }
+
+    /// Resizes `picture` to `size` (into `self.resized`, or for YUV into `self.rgb` as packed
+    /// RGB) and says where the resized pixels are.
+    fn resize_picture<'a>(&mut self, picture: &Picture<'a>, size: (usize, usize)) -> Source<'a> {
         match picture {
-            Picture::Packed(frame) => self.run(frame, out),
-            Picture::Yuv(frame) => self.run_yuv(frame, out),
+            Picture::Packed(frame) => {
+                let bpp = frame.format.bytes_per_pixel();
+                if (frame.width, frame.height) == size {
+                    // PIL returns a copy when the size does not change; so do we (no filtering).
+                    return Source::Frame(*frame);
+                }
+                self.resized.resize(size.0 * size.1 * bpp, 0);
+                self.resizer.resize_pixels(
+                    frame.data,
+                    (frame.width, frame.height),
+                    frame.stride,
+                    bpp,
+                    &mut self.resized,
+                    size,
+                    self.resample,
+                );
+                Source::Resized {
+                    bpp,
+                    offsets: frame.format.rgb_offsets(),
+                }
+            }
+            Picture::Yuv(frame) => {
+                self.yuv_to_rgb(frame, size);
+                Source::Rgb
+            }
         }
     }
 
-    /// Writes the model input for a 4:2:0 YUV frame: luma and chroma planes are resized to the
-    /// placement with the same Pillow filter as RGB frames, then converted to RGB (see
-    /// [`crate::yuv`]) and normalised. Resizing before converting touches 1.5 bytes a frame
-    /// pixel instead of 4; the result differs from convert-then-resize by rounding only.
-    pub fn run_yuv(&mut self, frame: &YuvRef, out: &mut [f32]) -> Result<Placement> {
-        assert_eq!(out.len(), self.image_len(), "one image slot");
-        let place = self.placement(frame.width, frame.height);
-        let to = (place.width, place.height);
-        let pixels = place.width * place.height;
+    /// Normalises the model-size region at `origin` of the resized picture into `out`.
+    fn cut(
+        &self,
+        source: Source,
+        size: (usize, usize),
+        (x, y): (usize, usize),
+        place: Placement,
+        out: &mut [f32],
+    ) {
+        let (pixels, stride, bpp, offsets): (&[u8], usize, usize, [usize; 3]) = match source {
+            Source::Frame(frame) => (
+                frame.data,
+                frame.stride,
+                frame.format.bytes_per_pixel(),
+                frame.format.rgb_offsets(),
+            ),
+            Source::Resized { bpp, offsets } => (&self.resized, size.0 * bpp, bpp, offsets),
+            Source::Rgb => (&self.rgb, size.0 * 3, 3, [0, 1, 2]),
+        };
+        let start = y * stride + x * bpp;
+        self.normalise(&pixels[start..], stride, bpp, offsets, place, out);
+    }
+
+    /// Resizes a 4:2:0 YUV frame's luma and chroma planes to `to` with the same Pillow filter as
+    /// RGB frames, then converts them to packed RGB in `self.rgb` (see [`crate::yuv`]). Resizing
+    /// before converting touches 1.5 bytes a frame pixel instead of 4; the result differs from
+    /// convert-then-resize by rounding only.
+    fn yuv_to_rgb(&mut self, frame: &YuvRef, to: (usize, usize)) {
+        let pixels = to.0 * to.1;
         let (cw, ch) = frame.chroma_size();
         self.resized.resize(pixels, 0);
         self.resizer.resize_pixels(
@@ -192,10 +322,6 @@ impl Preprocessor {
             (u, v, step),
             &mut self.rgb,
         );
-        let rgb = std::mem::take(&mut self.rgb);
-        self.normalise(&rgb, place.width * 3, 3, [0, 1, 2], place, out);
-        self.rgb = rgb;
-        Ok(place)
     }
 
     #[cfg(any(test, feature = "bench"))]
@@ -266,6 +392,11 @@ impl Preprocessor {
         if place.width != self.width || place.height != self.height {
             out.fill(0.0);
         }
+        // The model's channel k reads the picture's channel k (RGB) or 2 - k (BGR).
+        let offsets = match self.channel_order {
+            ChannelOrder::Rgb => offsets,
+            ChannelOrder::Bgr => [offsets[2], offsets[1], offsets[0]],
+        };
         let plane = self.width * self.height;
         for y in 0..place.height {
             let row = &pixels[y * stride..y * stride + place.width * bpp];
@@ -309,6 +440,7 @@ mod tests {
                             rescale: 1.0 / 255.0,
                             resample,
                             resize,
+                            channel_order: Default::default(),
                         };
                         let (w, h) = (83, 47);
                         let stride = w * format.bytes_per_pixel() + 3;
@@ -354,6 +486,7 @@ mod tests {
                 rescale: 1.0 / 255.0,
                 resample: Resample::Bilinear,
                 resize: ResizeMode::Stretch,
+                channel_order: Default::default(),
             };
             let mut pre = Preprocessor::with(32, 32, Layout::Nchw, &p);
             let mut fast = vec![0f32; pre.image_len()];

@@ -137,7 +137,7 @@ impl Colorimetry {
 
 /// A 4:2:0 frame over borrowed planes: `planes[i]` with rows `strides[i]` bytes apart (NV12
 /// leaves the third plane empty).
-#[derive(Debug)]
+#[derive(Clone, Copy, Debug)]
 pub struct YuvFrame<D> {
     pub format: YuvFormat,
     pub colorimetry: Colorimetry,

@@ -34,11 +34,9 @@ use super::pools::{Member, PoolRequest};
 use super::queue::{FrameQueue, Item};
 use super::settings::{self, Settings};
 use super::stats::{self, Stats};
-use super::worker::{self, ClassSource, Job, Rendered};
+use super::worker::{self, Job, Rendered, Sources};
 use super::{DropPolicy, Guard, Mode};
-use crate::frame::ClassMap;
 use crate::model::Model;
-use crate::pool::Ticket;
 use crate::{palette, provider, render, runtime};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -56,10 +54,8 @@ struct State {
     mode: Mode,
     max_in_flight: usize,
     drop_policy: DropPolicy,
-    interval: u32,
-    /// Frames since the last anchor, and that anchor's class map (`interval` > 1).
-    since_anchor: u32,
-    anchor: Option<Ticket<Arc<ClassMap>>>,
+    /// Where each frame's class map comes from (`interval`, `smoothing`).
+    sources: Sources,
     in_info: Option<gst_video::VideoInfo>,
     gray_info: Option<gst_video::VideoInfo>,
     segment: gst::FormattedSegment<gst::ClockTime>,
@@ -185,9 +181,7 @@ impl BeitSeg {
             mode: settings.mode,
             max_in_flight,
             drop_policy: settings.drop_policy,
-            interval: settings.interval.max(1),
-            since_anchor: 0,
-            anchor: None,
+            sources: Sources::new(settings.interval),
             in_info: None,
             gray_info: None,
             segment: gst::FormattedSegment::new(),
@@ -216,8 +210,7 @@ impl BeitSeg {
     fn set_flushing(&self, flushing: bool) {
         self.queue.set_flushing(flushing);
         if let Some(state) = self.state.guard().as_mut() {
-            state.anchor = None;
-            state.since_anchor = 0;
+            state.sources.reset();
             state.qos_earliest = None;
         }
     }
@@ -231,7 +224,10 @@ impl BeitSeg {
         _pad: &gst::Pad,
         buffer: gst::Buffer,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let alpha = self.settings.guard().alpha;
+        let (alpha, smoothing) = {
+            let s = self.settings.guard();
+            (s.alpha, s.smoothing)
+        };
         let want_mask = self.maskpad.guard().is_some();
         self.stats.guard().frames_in += 1;
         let (job, anchor, max_in_flight, drop_oldest) = {
@@ -259,20 +255,8 @@ impl BeitSeg {
                     }
                 }
             }
-            let (source, anchor) = if state.interval <= 1 {
-                (ClassSource::Compute(None), None)
-            } else if state.since_anchor == 0 || state.anchor.is_none() {
-                let t = Ticket::new();
-                state.anchor = Some(t.clone());
-                state.since_anchor = 1 % state.interval;
-                (ClassSource::Compute(Some(t.clone())), Some(t))
-            } else {
-                state.since_anchor = (state.since_anchor + 1) % state.interval;
-                (
-                    ClassSource::Reuse(state.anchor.clone().expect("checked")),
-                    None,
-                )
-            };
+            let discont = buffer.flags().contains(gst::BufferFlags::DISCONT);
+            let (source, anchor, smooth) = state.sources.next(discont, smoothing);
             let job = Job {
                 buffer,
                 in_info,
@@ -282,6 +266,7 @@ impl BeitSeg {
                 want_mask,
                 paint: state.paint.clone(),
                 source,
+                smooth,
             };
             (job, anchor, state.max_in_flight, drop_oldest)
         };
@@ -450,8 +435,7 @@ impl BeitSeg {
             };
             state.in_info = Some(info);
             state.gray_info = Some(gray_info);
-            // A new size needs a new class map.
-            state.anchor = None;
+            state.sources.reset();
             state.mode
         };
         let src_caps = match mode {

@@ -65,6 +65,11 @@ pub enum ResizeSetting {
         nick = "letterbox"
     )]
     Letterbox = 2,
+    #[enum_value(
+        name = "Slide: windows of the model size over the frame at a stride of 2/3, logits averaged (mmsegmentation's slide inference; several model runs a frame)",
+        nick = "slide"
+    )]
+    Slide = 3,
 }
 
 /// What happens when `max-in-flight` frames are waiting.
@@ -124,6 +129,7 @@ impl From<ResizeSetting> for Option<crate::model::ResizeMode> {
             ResizeSetting::Auto => None,
             ResizeSetting::Stretch => Some(crate::model::ResizeMode::Stretch),
             ResizeSetting::Letterbox => Some(crate::model::ResizeMode::Letterbox),
+            ResizeSetting::Slide => Some(crate::model::ResizeMode::Slide),
         }
     }
 }

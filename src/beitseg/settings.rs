@@ -27,6 +27,7 @@ pub(super) struct Settings {
     pub(super) max_in_flight: u32,
     pub(super) drop_policy: DropPolicy,
     pub(super) interval: u32,
+    pub(super) smoothing: f64,
     pub(super) post_stats: bool,
     pub(super) batch_size: u32,
     pub(super) batch_timeout: u32,
@@ -61,6 +62,7 @@ impl Default for Settings {
             max_in_flight: 0,
             drop_policy: DropPolicy::None,
             interval: 1,
+            smoothing: 0.0,
             post_stats: false,
             batch_size: 1,
             batch_timeout: 10,
@@ -108,7 +110,7 @@ pub(super) fn param_specs() -> Vec<glib::ParamSpec> {
             .build(),
         glib::ParamSpecEnum::builder_with_default("resize", d.resize)
             .nick("Resize")
-            .blurb("How frames are fitted to the model input: as the model's metadata says (auto), stretched, or letterboxed.")
+            .blurb("How frames are fitted to the model input: as the model's metadata says (auto), stretched, letterboxed, or in sliding windows (slide: several model runs a frame).")
             .mutable_ready()
             .build(),
         glib::ParamSpecString::builder("labels")
@@ -234,6 +236,19 @@ pub(super) fn param_specs() -> Vec<glib::ParamSpec> {
             .default_value(d.interval)
             .mutable_ready()
             .build(),
+        glib::ParamSpecDouble::builder("smoothing")
+            .nick("Smoothing")
+            .blurb(
+                "Steadier video: each frame's logits are averaged with the previous frames' \
+                 (exponential moving average, this weight on the past; 0 is off, 0.5 halves the \
+                 weight of a frame each frame), reset at flushes, new caps and discontinuities. \
+                 With interval > 1 it averages the frames the model runs on.",
+            )
+            .minimum(0.0)
+            .maximum(0.99)
+            .default_value(d.smoothing)
+            .mutable_playing()
+            .build(),
         glib::ParamSpecBoolean::builder("post-stats")
             .nick("Post statistics")
             .blurb("Post the stats structure as a beitseg-stats element message on the bus once a second.")
@@ -332,7 +347,7 @@ pub(super) fn param_specs() -> Vec<glib::ParamSpec> {
 }
 
 /// Properties that take effect while the element runs; the others apply at the next start.
-pub(super) const LIVE: [&str; 2] = ["alpha", "post-stats"];
+pub(super) const LIVE: [&str; 3] = ["alpha", "post-stats", "smoothing"];
 
 impl Settings {
     /// Sets the writable property `name` (its type checked by GObject against the ParamSpec).
@@ -362,6 +377,7 @@ impl Settings {
             "engine-cache" => self.engine_cache = path(),
             "graph-cache" => self.graph_cache = value.get().expect("type checked upstream"),
             "interval" => self.interval = value.get().expect("type checked upstream"),
+            "smoothing" => self.smoothing = value.get().expect("type checked upstream"),
             "post-stats" => self.post_stats = value.get().expect("type checked upstream"),
             "classes" => self.classes = value.get().expect("type checked upstream"),
             "server" | "server-model" | "server-model-version" => {
@@ -403,6 +419,7 @@ impl Settings {
             "max-in-flight" => Some(self.max_in_flight.to_value()),
             "drop-policy" => Some(self.drop_policy.to_value()),
             "interval" => Some(self.interval.to_value()),
+            "smoothing" => Some(self.smoothing.to_value()),
             "provider" => Some(self.provider.to_value()),
             "device-id" => Some(self.device_id.to_value()),
             "engine-cache" => Some(path(&self.engine_cache)),

@@ -26,6 +26,65 @@ pub(super) enum ClassSource {
     Reuse(Ticket<Arc<ClassMap>>),
 }
 
+/// Where each frame of a stream gets its class map: every frame runs the model, or with
+/// `interval` N > 1 every N-th frame (an anchor) does and the frames between reuse its map; and
+/// each computed frame's place in the stream's smoothing chain.
+pub(super) struct Sources {
+    interval: u32,
+    /// Frames since the last anchor, and that anchor's class map.
+    since_anchor: u32,
+    anchor: Option<Ticket<Arc<ClassMap>>>,
+    chain: crate::smooth::Chain,
+}
+
+impl Sources {
+    pub(super) fn new(interval: u32) -> Self {
+        Self {
+            interval: interval.max(1),
+            since_anchor: 0,
+            anchor: None,
+            chain: Default::default(),
+        }
+    }
+
+    /// The next frame's source, the anchor ticket the queue keeps for it, and its link in the
+    /// smoothing chain (`discont`: the frame does not follow the previous one).
+    pub(super) fn next(
+        &mut self,
+        discont: bool,
+        smoothing: f64,
+    ) -> (
+        ClassSource,
+        Option<Ticket<Arc<ClassMap>>>,
+        Option<crate::smooth::Link>,
+    ) {
+        if discont {
+            self.chain.reset();
+        }
+        let (source, anchor) = if self.interval <= 1 {
+            (ClassSource::Compute(None), None)
+        } else if self.since_anchor == 0 || self.anchor.is_none() {
+            let t = Ticket::new();
+            self.anchor = Some(t.clone());
+            self.since_anchor = 1 % self.interval;
+            (ClassSource::Compute(Some(t.clone())), Some(t))
+        } else {
+            self.since_anchor = (self.since_anchor + 1) % self.interval;
+            let anchor = self.anchor.clone().expect("checked");
+            return (ClassSource::Reuse(anchor), None, None);
+        };
+        (source, anchor, self.chain.link(smoothing))
+    }
+
+    /// Starts afresh: after a flush, or new caps (a new size needs a new class map and a new
+    /// average).
+    pub(super) fn reset(&mut self) {
+        self.since_anchor = 0;
+        self.anchor = None;
+        self.chain.reset();
+    }
+}
+
 /// One frame as the streaming thread hands it to a worker: everything needed to render it.
 pub(super) struct Job {
     pub(super) buffer: gst::Buffer,
@@ -36,6 +95,8 @@ pub(super) struct Job {
     pub(super) want_mask: bool,
     pub(super) paint: Arc<render::Paint>,
     pub(super) source: ClassSource,
+    /// The frame's place in its stream's smoothing chain (`smoothing` > 0).
+    pub(super) smooth: Option<crate::smooth::Link>,
 }
 
 /// A worker's answer: the `src` buffer and, when the `mask` pad exists, the class-id buffer.
@@ -79,7 +140,7 @@ pub(super) fn mask_buffer(
 /// share of the inference time, and publishes anchors for the frames that reuse them.
 pub(super) fn run_model(
     seg: &mut Segmenter,
-    jobs: &[Job],
+    jobs: &mut [Job],
     which: &[usize],
     pad_to: Option<usize>,
     classes: &mut [Option<Result<Arc<ClassMap>>>],
@@ -88,6 +149,7 @@ pub(super) fn run_model(
     if which.is_empty() {
         return;
     }
+    let mut links: Vec<_> = which.iter().map(|&i| jobs[i].smooth.take()).collect();
     let result: Result<(Vec<ClassMap>, Duration)> = (|| {
         let mapped = which
             .iter()
@@ -101,7 +163,8 @@ pub(super) fn run_model(
             .collect::<Result<Vec<_>>>()?;
         let views = mapped.iter().map(picture).collect::<Result<Vec<_>>>()?;
         let mut maps = vec![ClassMap::default(); which.len()];
-        let took = seg.segment_pictures(&views, &mut maps, pad_to.unwrap_or(which.len()))?;
+        let batch = pad_to.unwrap_or(which.len());
+        let took = seg.segment_smoothed(&views, &mut maps, batch, &mut links)?;
         Ok((maps, took))
     })();
     for (k, &i) in which.iter().enumerate() {
@@ -132,7 +195,7 @@ pub(super) fn run_model(
 /// take it) and renders what the pads carry, one result per job, in order.
 pub(super) fn render_batch(
     seg: &mut Segmenter,
-    jobs: Vec<Job>,
+    mut jobs: Vec<Job>,
     pad_to: Option<usize>,
 ) -> Vec<Result<Rendered>> {
     let n = jobs.len();
@@ -141,7 +204,14 @@ pub(super) fn render_batch(
     let compute: Vec<usize> = (0..n)
         .filter(|&i| matches!(jobs[i].source, ClassSource::Compute(_)))
         .collect();
-    run_model(seg, &jobs, &compute, pad_to, &mut classes, &mut inference);
+    run_model(
+        seg,
+        &mut jobs,
+        &compute,
+        pad_to,
+        &mut classes,
+        &mut inference,
+    );
     for i in 0..n {
         if let ClassSource::Reuse(anchor) = &jobs[i].source {
             let size = (
@@ -155,7 +225,7 @@ pub(super) fn render_batch(
                 .filter(|m| (m.width, m.height) == size);
             match reused {
                 Some(map) => classes[i] = Some(Ok(map)),
-                None => run_model(seg, &jobs, &[i], pad_to, &mut classes, &mut inference),
+                None => run_model(seg, &mut jobs, &[i], pad_to, &mut classes, &mut inference),
             }
         }
     }

@@ -183,6 +183,10 @@ pub struct ElementArgs {
     /// Run the model on every N-th frame and reuse its class map in between.
     #[arg(long)]
     pub interval: Option<u32>,
+    /// Steadier video: weight of the past in an average of each frame's logits with the
+    /// previous frames' (0 off, up to 0.99; 0.5 settles flicker, a real change wins in 2 frames).
+    #[arg(long, value_name = "0..0.99")]
+    pub smoothing: Option<f64>,
     /// ONNX Runtime threads per worker (0: the cores shared out between workers).
     #[arg(long)]
     pub intra_threads: Option<u32>,

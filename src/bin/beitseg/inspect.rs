@@ -6,7 +6,10 @@
 use std::path::Path;
 
 use anyhow::Result;
-use gstbeitseg::model::{Layout, Model, ModelInfo, OutputKind, Overrides, Precision};
+use gstbeitseg::model::{
+    ChannelOrder, Layout, Model, ModelInfo, OutputKind, Overrides, Precision, ResizeMode,
+};
+use gstbeitseg::preprocess::Preprocessor;
 use gstbeitseg::provider::ProviderRequest;
 use gstbeitseg::ProviderSetting;
 
@@ -59,6 +62,12 @@ pub fn inspect(model: &Path, provider: ProviderSetting) -> Result<()> {
 
 fn describe(i: &ModelInfo) {
     println!("model        {}", i.path.display());
+    println!(
+        "family       {}",
+        i.family
+            .as_deref()
+            .unwrap_or("not named in the model's metadata")
+    );
     let layout = match i.layout {
         Layout::Nchw => "channels first (NCHW)",
         Layout::Nhwc => "channels last (NHWC)",
@@ -88,14 +97,36 @@ fn describe(i: &ModelInfo) {
     } else {
         format!("times {}", p.rescale)
     };
+    let (w, h) = (i.width, i.height);
+    let resize = match p.resize {
+        ResizeMode::Stretch => format!("stretched to {w}x{h}"),
+        ResizeMode::Letterbox => format!("letterboxed into {w}x{h}"),
+        ResizeMode::Crop { shortest_edge } => format!(
+            "short side to {shortest_edge} keeping the aspect ratio, the centre {w}x{h} cut out"
+        ),
+        ResizeMode::Slide => format!("windows of {w}x{h} slid over the frame"),
+    };
+    let order = match p.channel_order {
+        ChannelOrder::Rgb => "",
+        ChannelOrder::Bgr => ", channels in BGR order",
+    };
     println!(
-        "preprocess   {} to {}x{} ({} filter), pixels {scale}, then minus mean {:?}, over std {:?}",
-        format!("{:?}", p.resize).to_lowercase(),
-        i.width,
-        i.height,
+        "preprocess   {resize} ({} filter), pixels {scale}, then minus mean {:?}, over std {:?}{order}",
         format!("{:?}", p.resample).to_lowercase(),
         p.mean,
         p.std
+    );
+    // What `resize=slide` costs: model runs a frame at common sizes.
+    let mut slid = p.clone();
+    slid.resize = ResizeMode::Slide;
+    let pre = Preprocessor::with(w, h, i.layout, &slid);
+    let runs: Vec<String> = [(1280, 720), (1920, 1080), (3840, 2160)]
+        .iter()
+        .map(|&(fw, fh)| format!("{} at {fw}x{fh}", pre.slide_plan(fw, fh).windows.len()))
+        .collect();
+    println!(
+        "slide        resize=slide: model runs a frame {}",
+        runs.join(", ")
     );
     println!("loaded in    {:.1} s", i.load.seconds);
 }

@@ -91,6 +91,20 @@ pub(crate) fn configure(
     if let Some(r) = e.resize {
         seg.set_property("resize", r);
     }
+    if let Some(v) = e.smoothing {
+        let p = seg
+            .find_property("smoothing")
+            .and_then(|p| p.downcast::<gst::glib::ParamSpecDouble>().ok())
+            .context("the element has no property smoothing")?;
+        if !(v >= p.minimum() && v <= p.maximum()) {
+            bail!(
+                "--smoothing {v}: must be between {} and {}",
+                p.minimum(),
+                p.maximum()
+            );
+        }
+        seg.set_property("smoothing", v);
+    }
     if let Some(c) = &args.classes {
         seg.set_property("classes", c);
     }
