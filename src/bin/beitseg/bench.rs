@@ -57,8 +57,9 @@ pub struct BenchArgs {
     #[arg(long)]
     json: bool,
     /// Model for `pool` and `model` (default: the bundled tiny BEiT, 640x640, 150 classes).
+    /// Repeat it to compare models: `model` measures each, the others use the first.
     #[arg(long)]
-    model: Option<PathBuf>,
+    model: Vec<PathBuf>,
     /// `model`: execution provider.
     #[arg(long, value_enum, default_value_t = ProviderSetting::Auto)]
     provider: ProviderSetting,
@@ -203,13 +204,19 @@ fn model_bench(args: &BenchArgs, model: &Path) -> Result<()> {
     let per = t.elapsed().as_secs_f64() / args.iterations.max(1) as f64;
     let raw_fps = batch as f64 / per;
     let provider_used = info.provider.name();
+    let family = info.family.as_deref().unwrap_or("unnamed");
+    let name = model.display();
+    let (w, h) = (info.width, info.height);
     emit(
         args.json,
-        json!({"bench": "model", "kind": "raw", "provider": provider_used, "batch": batch,
-               "ms_per_batch": per * 1e3, "fps": raw_fps, "load_s": load}),
+        json!({"bench": "model", "kind": "raw", "model": model, "family": family,
+               "input": format!("{w}x{h}"), "classes": info.num_classes,
+               "provider": provider_used, "batch": batch,
+               "ms_per_batch": per * 1e3, "ms_per_frame": per * 1e3 / batch as f64,
+               "fps": raw_fps, "load_s": load}),
         format!(
-            "model raw ({provider_used}, batch {batch}): {:.1} ms a batch, {raw_fps:.2} frames/s \
-             (session created in {load:.1} s)",
+            "model {name} ({family}, {w}x{h}) raw ({provider_used}, batch {batch}): {:.1} ms a \
+             batch, {raw_fps:.2} frames/s (session created in {load:.1} s)",
             per * 1e3
         ),
     );
@@ -227,12 +234,13 @@ fn model_bench(args: &BenchArgs, model: &Path) -> Result<()> {
     )?;
     emit(
         args.json,
-        json!({"bench": "model", "kind": "element", "size": "1920x1080", "provider": in_use,
+        json!({"bench": "model", "kind": "element", "model": model, "family": family,
+               "size": "1920x1080", "provider": in_use,
                "batch": batch, "workers": args.workers, "fps": fps, "ratio_to_raw": fps / raw_fps,
                "inference_mean_ms": stats.get::<f64>("inference-mean-ms").unwrap_or(0.0)}),
         format!(
-            "model element 1920x1080 ({in_use}, batch {batch}, {} workers): {fps:.2} frames/s, \
-             {:.2}x raw",
+            "model {name} element 1920x1080 ({in_use}, batch {batch}, {} workers): {fps:.2} \
+             frames/s, {:.2}x raw",
             args.workers,
             fps / raw_fps
         ),
@@ -255,7 +263,7 @@ fn status_kb(field: &str) -> u64 {
 
 fn soak(args: &BenchArgs) -> Result<()> {
     use std::sync::atomic::{AtomicU64, Ordering};
-    let model = args.model.clone().unwrap_or_else(|| {
+    let model = args.model.first().cloned().unwrap_or_else(|| {
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("samples/selfie/selfie_segmentation.onnx")
     });
     let total = args.soak_frames.max(1);
@@ -387,9 +395,13 @@ fn remote(args: &BenchArgs, model: &Path) -> Result<()> {
 }
 
 pub fn bench(args: &BenchArgs) -> Result<()> {
-    let model = args.model.clone().unwrap_or_else(|| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("samples/beit-tiny-ade/model.onnx")
-    });
+    let tiny = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("samples/beit-tiny-ade/model.onnx");
+    let models = if args.model.is_empty() {
+        vec![tiny.clone()]
+    } else {
+        args.model.clone()
+    };
+    let model = models[0].clone();
     let which = if args.which.is_empty() {
         vec![Which::Kernels, Which::Pool, Which::Model]
     } else {
@@ -399,24 +411,28 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
         if matches!(
             w,
             Which::Pool | Which::Model | Which::Streams | Which::Remote
-        ) && !model.is_file()
-        {
-            bail!("model {}: no such file", model.display());
+        ) {
+            if let Some(m) = models.iter().find(|m| !m.is_file()) {
+                bail!("model {}: no such file", m.display());
+            }
         }
         match w {
             Which::Kernels => {
                 gstbeitseg::bench::kernels(args.json, args.stage.as_deref())?;
             }
             Which::Pool => pool(&model, args.frames, args.json)?,
-            Which::Model => model_bench(args, &model)?,
+            Which::Model => {
+                for m in &models {
+                    model_bench(args, m)?;
+                }
+            }
             Which::Soak => soak(args)?,
             Which::Streams => crate::bench_streams::streams(&model, 4 * args.frames, args.json)?,
             Which::Remote => remote(args, &model)?,
             Which::Load => {
-                let tiny = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                    .join("samples/beit-tiny-ade/model.onnx");
-                let models: Vec<PathBuf> =
-                    std::iter::once(tiny).chain(args.model.clone()).collect();
+                let models: Vec<PathBuf> = std::iter::once(tiny.clone())
+                    .chain(args.model.clone())
+                    .collect();
                 crate::bench_load::load(&models, args.runs, args.json)?
             }
         }
