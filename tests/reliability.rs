@@ -338,11 +338,13 @@ fn every_writable_property_can_change_while_playing() {
         Box::new(|e| e.set_property("interval", 3u32)),
         Box::new(|e| e.set_property_from_str("drop-policy", "oldest")),
         Box::new(|e| e.set_property("post-stats", true)),
+        Box::new(|e| e.set_property("smoothing", 0.6f64)),
         Box::new(|e| e.set_property("workers", 3u32)),
         Box::new(|e| e.set_property("batch-size", 2u32)),
         Box::new(|e| e.set_property("max-in-flight", 4u32)),
         Box::new(|e| e.set_property_from_str("mode", "mask")),
         Box::new(|e| e.set_property_from_str("resize", "letterbox")),
+        Box::new(|e| e.set_property_from_str("resize", "slide")),
         Box::new(|e| e.set_property("model", tiny_beit().to_str())),
         Box::new(|e| e.set_property_from_str("provider", "cpu")),
         Box::new(|e| e.set_property_from_str("mode", "overlay")),
@@ -351,7 +353,7 @@ fn every_writable_property_can_change_while_playing() {
     while let Some(s) = sink.try_pull_sample(gst::ClockTime::from_seconds(30)) {
         assert!(s.buffer().is_some());
         frames += 1;
-        if frames % 8 == 0 {
+        if frames % 7 == 0 {
             if let Some(change) = changes.next() {
                 change(&seg);
             }

@@ -360,6 +360,12 @@ fn every_element_property_has_a_checked_flag() {
             "--batch-timeout 99999: must be between 0 and 10000",
         ),
         (
+            "--smoothing",
+            "1.5",
+            "--smoothing 1.5: must be between 0 and 0.99",
+        ),
+        ("--resize", "crop", "invalid value 'crop'"),
+        (
             "--labels",
             "/no/such/labels.txt",
             "--labels /no/such/labels.txt: no such file",
