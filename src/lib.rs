@@ -11,6 +11,7 @@ pub mod bench;
 pub mod decode;
 pub mod engine;
 pub mod frame;
+pub mod location;
 pub mod metadata;
 pub mod model;
 pub mod onnx_graph;

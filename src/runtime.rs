@@ -1,17 +1,18 @@
 // Copyright (C) 2026 beitseg developers
 // SPDX-License-Identifier: MIT OR Apache-2.0
 
-//! The process-wide ONNX Runtime environment, loaded at run time from the `onnxruntime` wheel.
-//!
-//! Where the library comes from, first match wins:
-//! 1. `ORT_DYLIB_PATH` (a relative path is taken relative to the current directory);
-//! 2. the project's own venv, `.venv/lib/python3*/site-packages/onnxruntime/capi/`, next to the
-//!    crate that built this plugin, or above the directory the plugin was loaded from.
+//! The process-wide ONNX Runtime environment, loaded at run time (ort's `load-dynamic`) from the
+//! library [`lookup`] finds: ORT_DYLIB_PATH, the loader's path, a Python's onnxruntime package,
+//! the source tree's `.venv`, or the copy the Debian package bundles.
 
-use std::path::{Path, PathBuf};
+pub mod lookup;
+
+use std::path::Path;
 use std::sync::{Arc, OnceLock, RwLock};
 
 use anyhow::{anyhow, Result};
+
+pub use lookup::Found;
 
 /// What ort was built against; older libraries are refused by ort itself.
 pub const ORT_SERIES: &str = "1.31";
@@ -19,8 +20,7 @@ pub const ORT_SERIES: &str = "1.31";
 pub type LogSink = Arc<dyn Fn(ort::logging::LogLevel, &str) + Send + Sync>;
 
 struct Runtime {
-    library: PathBuf,
-    version: String,
+    found: Found,
     env: ort::environment::Environment,
 }
 
@@ -35,76 +35,15 @@ pub fn set_log_sink(sink: LogSink) {
     *LOG_SINK.write().unwrap_or_else(|e| e.into_inner()) = Some(sink);
 }
 
-fn venv_candidates(root: &Path) -> Vec<PathBuf> {
-    let lib = root.join(".venv").join("lib");
-    let mut found: Vec<PathBuf> = std::fs::read_dir(&lib)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.path().join("site-packages/onnxruntime/capi"))
-        .filter_map(|capi| {
-            let mut libs: Vec<PathBuf> = std::fs::read_dir(&capi)
-                .ok()?
-                .flatten()
-                .map(|e| e.path())
-                .filter(|p| {
-                    p.file_name()
-                        .and_then(|n| n.to_str())
-                        .is_some_and(|n| n.starts_with("libonnxruntime.so.1."))
-                })
-                .collect();
-            libs.sort();
-            libs.pop()
-        })
-        .collect();
-    found.sort();
-    found
-}
-
-/// Where this process would load ONNX Runtime from, without loading it.
-pub fn locate_library() -> Result<PathBuf> {
-    if let Some(p) = std::env::var_os("ORT_DYLIB_PATH").filter(|p| !p.is_empty()) {
-        let p = PathBuf::from(p);
-        let p = if p.is_relative() {
-            std::env::current_dir()?.join(p)
-        } else {
-            p
-        };
-        if !p.is_file() {
-            return Err(anyhow!(
-                "ORT_DYLIB_PATH points to {}, which is not a file",
-                p.display()
-            ));
-        }
-        return Ok(p);
-    }
-    let mut roots = vec![PathBuf::from(env!("CARGO_MANIFEST_DIR"))];
-    // A plugin copied out of target/<profile>/ still finds the venv of the tree it sits in.
-    if let Ok(exe) = std::env::current_exe() {
-        roots.extend(exe.ancestors().skip(1).take(4).map(Path::to_path_buf));
-    }
-    roots
-        .iter()
-        .find_map(|r| venv_candidates(r).pop())
-        .ok_or_else(|| {
-            anyhow!(
-                "ONNX Runtime {ORT_SERIES} not found: install it with `python3 -m venv .venv && \
-                 .venv/bin/pip install onnxruntime=={ORT_SERIES}.1` in {} (scripts/setup.sh does this), \
-                 or set ORT_DYLIB_PATH to libonnxruntime.so.{ORT_SERIES}.x",
-                env!("CARGO_MANIFEST_DIR")
-            )
-        })
-}
-
 /// Loads ONNX Runtime once per process and creates its environment. Every later call returns the
 /// first call's outcome, so a failure is reported the same way each time. Its log goes to the
 /// sink of [`set_log_sink`], whenever that is set.
 pub fn init() -> Result<()> {
     let outcome = RUNTIME.get_or_init(|| {
-        let library = locate_library().map_err(|e| e.to_string())?;
-        let builder = ort::init_from(&library)
+        let found = lookup::locate().map_err(|e| format!("{e:#}"))?;
+        let library = &found.library;
+        let builder = ort::init_from(library)
             .map_err(|e| format!("cannot load ONNX Runtime from {}: {e}", library.display()))?;
-        let version = library_version(&library);
         let builder = builder.with_name("beitseg").with_telemetry(false);
         let builder = builder.with_logger(Arc::new(
             |level, _category, _id, _location, message: &str| {
@@ -119,27 +58,9 @@ pub fn init() -> Result<()> {
                 library.display()
             )
         })?;
-        Ok(Runtime {
-            library,
-            version,
-            env,
-        })
+        Ok(Runtime { found, env })
     });
     outcome.as_ref().map(|_| ()).map_err(|e| anyhow!("{e}"))
-}
-
-fn library_version(library: &Path) -> String {
-    // "ORT Build Info: git-branch=rel-1.31.1, git-commit-id=…" names the release it was cut from.
-    let info = ort::info();
-    info.split("git-branch=rel-")
-        .nth(1)
-        .and_then(|rest| rest.split([',', ' ']).next())
-        .map(str::to_string)
-        .or_else(|| {
-            let name = library.file_name()?.to_str()?;
-            name.strip_prefix("libonnxruntime.so.").map(str::to_string)
-        })
-        .unwrap_or_else(|| "unknown".into())
 }
 
 /// The process's ONNX Runtime environment; [`init`] must have succeeded.
@@ -153,10 +74,26 @@ pub fn environment() -> Result<&'static ort::environment::Environment> {
 
 /// The loaded ONNX Runtime's version, e.g. "1.31.1"; `None` before a successful [`init`].
 pub fn version() -> Option<&'static str> {
-    RUNTIME.get()?.as_ref().ok().map(|r| r.version.as_str())
+    found().map(|f| f.version.as_str())
 }
 
 /// The file ONNX Runtime was loaded from.
 pub fn library() -> Option<&'static Path> {
-    RUNTIME.get()?.as_ref().ok().map(|r| r.library.as_path())
+    found().map(|f| f.library.as_path())
+}
+
+/// The loaded library, where it is and which rule of the lookup found it.
+pub fn found() -> Option<&'static Found> {
+    RUNTIME.get()?.as_ref().ok().map(|r| &r.found)
+}
+
+/// One line: the version, the file, the rule that found it, and what was passed over, e.g.
+/// "1.31.1 from /usr/lib/x86_64-linux-gnu/beitseg/libonnxruntime.so.1.31.1 (bundled with beitseg)".
+pub fn describe() -> Option<String> {
+    let f = found()?;
+    let mut line = format!("{} from {} ({})", f.version, f.library.display(), f.rule);
+    if !f.passed_over.is_empty() {
+        line += &format!("; passed over {}", f.passed_over.join("; "));
+    }
+    Some(line)
 }

@@ -99,7 +99,7 @@ impl BeitSeg {
             imp = self,
             "loading {} on {workers} workers with ONNX Runtime {}",
             path.display(),
-            runtime::version().unwrap_or("?")
+            runtime::describe().unwrap_or_default()
         );
         let load_error = |err: anyhow::Error| {
             let kind = if path.exists() {
@@ -663,7 +663,7 @@ impl ObjectImpl for BeitSeg {
             "input-height" => loaded.map_or(0, |l| l.1).to_value(),
             "num-classes" => loaded.map_or(0, |l| l.2).to_value(),
             "ort-version" => match runtime::init() {
-                Ok(()) => runtime::version().unwrap_or("unknown").to_value(),
+                Ok(()) => runtime::describe().unwrap_or_default().to_value(),
                 Err(err) => format!("not loaded: {err:#}").to_value(),
             },
             other => unreachable!("unknown property {other}"),

@@ -340,7 +340,11 @@ pub(super) fn param_specs() -> Vec<glib::ParamSpec> {
             .build(),
         glib::ParamSpecString::builder("ort-version")
             .nick("ONNX Runtime version")
-            .blurb("Version of the ONNX Runtime library in use, or why it could not be loaded.")
+            .blurb(
+                "Version of the ONNX Runtime library in use, the file it was loaded from and the \
+                 rule of the lookup that found it (ORT_DYLIB_PATH, the loader's path, a Python \
+                 package, the source tree's .venv, bundled), or why none could be loaded.",
+            )
             .read_only()
             .build(),
     ]

@@ -52,6 +52,12 @@ pub fn inspect(model: &Path, provider: ProviderSetting) -> Result<()> {
         gstbeitseg::runtime::version().unwrap_or("?"),
         gstbeitseg::provider::compiled_in()?.join(", ")
     );
+    if let Some(found) = gstbeitseg::runtime::found() {
+        println!("  library    {} ({})", found.library.display(), found.rule);
+        for p in &found.passed_over {
+            println!("  passed over {p}");
+        }
+    }
     println!("classes      {}", i.num_classes);
     let width = i.num_classes.saturating_sub(1).to_string().len();
     for (id, label) in i.labels.iter().enumerate() {
