@@ -264,7 +264,7 @@ fn status_kb(field: &str) -> u64 {
 fn soak(args: &BenchArgs) -> Result<()> {
     use std::sync::atomic::{AtomicU64, Ordering};
     let model = args.model.first().cloned().unwrap_or_else(|| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("samples/selfie/selfie_segmentation.onnx")
+        gstbeitseg::location::data_dir().join("selfie/selfie_segmentation.onnx")
     });
     let total = args.soak_frames.max(1);
     let pipeline = crate::run::launch(
@@ -395,7 +395,7 @@ fn remote(args: &BenchArgs, model: &Path) -> Result<()> {
 }
 
 pub fn bench(args: &BenchArgs) -> Result<()> {
-    let tiny = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("samples/beit-tiny-ade/model.onnx");
+    let tiny = gstbeitseg::location::data_dir().join("beit-tiny-ade/model.onnx");
     let models = if args.model.is_empty() {
         vec![tiny.clone()]
     } else {

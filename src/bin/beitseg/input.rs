@@ -24,9 +24,13 @@ pub(crate) fn quoted(s: &str) -> String {
     format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
+/// The model a run uses without --model: the MediaPipe selfie segmenter beitseg ships.
+pub(crate) const DEFAULT_MODEL: &str = "selfie/selfie_segmentation_landscape.onnx";
+
+/// [`DEFAULT_MODEL`] where this command finds it: in `samples/` of the source tree it was built
+/// in, or in `share/beitseg/` of the prefix it is installed under (`/usr/bin` → `/usr/share`).
 pub(crate) fn default_model() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("samples/selfie/selfie_segmentation_landscape.onnx")
+    gstbeitseg::location::data_dir().join(DEFAULT_MODEL)
 }
 
 /// The .onnx file a run's element is given: --model, else the bundled one; with --server, only

@@ -142,6 +142,12 @@ pub(crate) fn check_args(args: &RunArgs) -> Result<()> {
         }
     }
     match crate::input::model_of(args) {
+        Some(m) if args.model.is_none() && !m.is_file() => bail!(
+            "the bundled model {} is missing (beitseg looks in samples/ of its source tree, or \
+             share/beitseg/ of the prefix it is installed under): reinstall beitseg, or give a \
+             model with --model",
+            m.display()
+        ),
         Some(m) => check_model(&m),
         None => Ok(()),
     }
