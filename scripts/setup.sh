@@ -5,7 +5,8 @@
 # Makes a fresh Debian 12 ready to build and run beitseg: GStreamer 1.22 development files and
 # plugins (apt), ONNX Runtime 1.31.1 from PyPI in the project's .venv, and a release build of the
 # plugin (target/release/libgstbeitseg.so). Safe to run again; it only does what is missing.
-# (procps: the tests send Ctrl-C to the CLI with kill.)
+# (procps: the tests send Ctrl-C to the CLI with kill; python3-gi, python3-numpy and the gir1.2
+# packages: examples/python/ and its test.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +16,7 @@ packages=(
   gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools
   libgstrtspserver-1.0-dev gstreamer1.0-rtsp
   procps
+  python3-gi python3-numpy gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0
 )
 python3 -c 'import venv, ensurepip' 2>/dev/null || packages+=(python3-venv python3-pip)
 missing=()
