@@ -27,7 +27,7 @@ if ! cargo deb --version 2>/dev/null | grep -qF "$cargo_deb_version"; then
 fi
 # The shipped build: default features, no test hooks (scripts/test.sh builds with them).
 cargo build --release --locked
-deb=$(cargo deb --no-build --locked 2>&1 | tee /dev/stderr | tail -n1)
+deb=$(cargo deb --no-build --locked --strip 2>&1 | tee /dev/stderr | tail -n1)
 case "$deb" in
   */beitseg_*_amd64.deb) echo "package: $deb" ;;
   *) echo "package: cargo deb made no package" >&2; exit 1 ;;
