@@ -36,7 +36,7 @@ pub struct Plan {
 /// multiples of the stride, each moved back to end at the edge if it would cross it.
 fn starts(size: usize, crop: usize) -> Vec<usize> {
     let stride = (2 * crop / 3).max(1);
-    let n = (size.max(crop) - crop + stride - 1) / stride + 1;
+    let n = (size.max(crop) - crop).div_ceil(stride) + 1;
     (0..n)
         .map(|i| (i * stride + crop).min(size).saturating_sub(crop))
         .collect()

@@ -40,7 +40,7 @@ impl Chain {
     /// The link of the stream's next computed frame with smoothing `factor` (0: none, the chain
     /// starts again).
     pub fn link(&mut self, factor: f64) -> Option<Link> {
-        if !(factor > 0.0) {
+        if factor.is_nan() || factor <= 0.0 {
             self.tail = None;
             return None;
         }

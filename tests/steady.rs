@@ -23,7 +23,7 @@ const ARRIVES: usize = 20;
 /// blue object covers the bottom rows, moving right by 4 columns every 4 frames.
 fn frame(t: usize) -> Vec<u8> {
     let mut px = vec![0u8; SIZE * SIZE * 3];
-    let flicker: i32 = if t % 2 == 0 { 20 } else { -20 };
+    let flicker: i32 = if t.is_multiple_of(2) { 20 } else { -20 };
     for y in 0..SIZE {
         for x in 0..SIZE {
             let (r, g) = match x {
