@@ -69,7 +69,7 @@ pub struct BenchArgs {
     /// `model`: element workers.
     #[arg(long, default_value_t = 1)]
     workers: usize,
-    /// Frames per element measurement.
+    /// Frames per element measurement (`model`: 0 measures the session alone).
     #[arg(long, default_value_t = 16)]
     frames: u32,
     /// `model`: raw session runs.
@@ -220,6 +220,9 @@ fn model_bench(args: &BenchArgs, model: &Path) -> Result<()> {
             per * 1e3
         ),
     );
+    if args.frames == 0 {
+        return Ok(());
+    }
     let (fps, in_use, stats) = element_fps(
         &format!(
             "videotestsrc num-buffers={} pattern=ball ! \
