@@ -19,7 +19,26 @@ pub struct Segmenter {
     model: Arc<Model>,
     pre: Preprocessor,
     decoder: Decoder,
-    slide: Option<SlideDecoder>,
+    /// `resize=slide`: every frame runs as windows, decoded by `slide`.
+    slid: bool,
+    slide: SlideDecoder,
+}
+
+/// What one frame puts in the model input.
+enum View {
+    /// One image, the picture where `Placement` says.
+    Whole(Placement),
+    /// The windows of a slid frame.
+    Windows(Plan),
+}
+
+impl View {
+    fn images(&self) -> usize {
+        match self {
+            Self::Whole(_) => 1,
+            Self::Windows(plan) => plan.windows.len(),
+        }
+    }
 }
 
 /// The part of the logits a placement covers, or `None` when the picture fills the model input.
@@ -42,13 +61,13 @@ impl Segmenter {
     pub fn new(model: impl Into<Arc<Model>>) -> Self {
         let model = model.into();
         let pre = Preprocessor::new(model.info());
-        let slide =
-            (model.info().preprocessing.resize == ResizeMode::Slide).then(SlideDecoder::new);
+        let slid = model.info().preprocessing.resize == ResizeMode::Slide;
         Self {
             model,
             pre,
             decoder: Decoder::new(),
-            slide,
+            slid,
+            slide: SlideDecoder::new(),
         }
     }
 
@@ -101,33 +120,31 @@ impl Segmenter {
         );
         let len = self.pre.image_len();
         // What each frame puts in the model input: one image, or its windows with `slide`.
-        let plans: Vec<Option<Plan>> = frames
+        let views: Vec<View> = frames
             .iter()
             .map(|f| {
                 let (w, h) = f.size();
-                self.slide.is_some().then(|| self.pre.slide_plan(w, h))
+                if self.slid {
+                    View::Windows(self.pre.slide_plan(w, h))
+                } else {
+                    View::Whole(self.pre.placement(w, h))
+                }
             })
             .collect();
-        let images: Vec<usize> = plans
-            .iter()
-            .map(|p| p.as_ref().map_or(1, |p| p.windows.len()))
-            .collect();
-        let total: usize = images.iter().sum();
+        let total: usize = views.iter().map(View::images).sum();
         // Runs of `batch` images when the caller pads (a fixed batch, TensorRT), else one run.
         let run = if batch > frames.len() { batch } else { total };
         let mut input = vec![0f32; len * total.div_ceil(run) * run];
-        let mut places = Vec::with_capacity(frames.len());
         let mut at = 0;
-        for ((frame, plan), n) in frames.iter().zip(&plans).zip(&images) {
-            let slots = &mut input[at..at + n * len];
-            places.push(match plan {
-                Some(plan) => {
-                    self.pre.run_windows(frame, plan, slots)?;
-                    None
+        for (frame, view) in frames.iter().zip(&views) {
+            let slots = &mut input[at..at + view.images() * len];
+            match view {
+                View::Windows(plan) => self.pre.run_windows(frame, plan, slots)?,
+                View::Whole(_) => {
+                    self.pre.run_picture(frame, slots)?;
                 }
-                None => Some(self.pre.run_picture(frame, slots)?),
-            });
-            at += n * len;
+            }
+            at += slots.len();
         }
         let started = Instant::now();
         let mut logits = Vec::with_capacity(total);
@@ -140,25 +157,20 @@ impl Segmenter {
         }
         let took = started.elapsed();
         let mut logits = logits.into_iter();
-        for (i, (frame, out)) in frames.iter().zip(outs).enumerate() {
-            let mine: Vec<Logits> = logits.by_ref().take(images[i]).collect();
-            let mine = match &mut links[i] {
+        for (((frame, out), view), link) in frames.iter().zip(outs).zip(&views).zip(links) {
+            let mine: Vec<Logits> = logits.by_ref().take(view.images()).collect();
+            let mine = match link {
                 Some(link) => link.apply(mine),
                 None => Arc::new(mine),
             };
             let (width, height) = frame.size();
-            match (&plans[i], places[i]) {
-                (Some(plan), _) => self
-                    .slide
-                    .as_mut()
-                    .expect("slide mode")
-                    .decode(plan, &mine, width, height, out),
-                (None, Some(place)) => {
+            match view {
+                View::Windows(plan) => self.slide.decode(plan, &mine, width, height, out),
+                View::Whole(place) => {
                     let l = &mine[0];
-                    let win = window(self.model.info(), place, l.width, l.height);
+                    let win = window(self.model.info(), *place, l.width, l.height);
                     self.decoder.decode(l, width, height, win, out);
                 }
-                (None, None) => unreachable!("a frame without a plan has a placement"),
             }
         }
         Ok(took)
