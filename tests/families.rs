@@ -48,54 +48,73 @@ fn compare(ours: &[u8], reference: &[u8], ties: &[u8]) -> (usize, usize) {
     (off_tie, all)
 }
 
-#[test]
-fn every_family_matches_its_own_transformers_post_processing() {
-    let mut report = Vec::new();
-    for family in FAMILIES {
-        let dir = fixture(&format!("families/{family}"));
-        let path = dir.join("model.onnx");
-        let model = std::sync::Arc::new(Model::load(&path, &Overrides::default()).unwrap());
-        let info = model.info().clone();
-        assert_eq!(info.family.as_deref(), Some(family), "{}", path.display());
-        let mut seg = Segmenter::new(model.clone());
-        let pre = Preprocessor::new(&info);
-        for (photo, file) in [
-            ("astronaut", sample("beit-tiny-ade/astronaut.png")),
-            ("coffee", sample("beit-tiny-ade/coffee.png")),
-            ("chelsea", sample("beit-tiny-ade/chelsea.png")),
-            ("model_size", dir.join("model_size.png")),
-        ] {
-            let mut out = ClassMap::default();
-            segment(&file, &mut out, &mut seg);
-            let (w, h, _, reference) = read_png(&dir.join(format!("{photo}.classes.png")));
-            let (_, _, _, ties) = read_png(&dir.join(format!("{photo}.ties.png")));
-            assert_eq!((out.width, out.height), (w, h), "{family} {photo}");
-            let agree = agreement(&out.data, &reference);
-            let (off_tie, all) = compare(&out.data, &reference, &ties);
-            let classes = reference
-                .iter()
-                .copied()
-                .collect::<std::collections::BTreeSet<u8>>()
-                .len();
-            report.push(format!(
-                "{family:16} {photo:10} {w}x{h}: {:.3} % agree ({all} differ, {off_tie} off near-ties; {classes} classes)",
-                agree * 100.0
-            ));
-            assert!(agree >= 0.995, "{family} {photo}: only {agree}");
-            assert!(
-                classes >= 3,
-                "{family} {photo}: the reference shows {classes} classes"
-            );
-            // Nothing resized: only float noise between ONNX Runtime and PyTorch may move a
-            // pixel, and only where transformers' own best two logits nearly tie.
-            if pre.resized_size(w, h) == (w, h)
-                && matches!(info.preprocessing.resize, ResizeMode::Stretch)
-            {
-                assert_eq!(off_tie, 0, "{family} {photo} is at the model's input size");
-            }
+/// `family`'s tiny model on the photos at their own sizes and at the model's input size.
+fn matches_transformers(family: &str) {
+    let dir = fixture(&format!("families/{family}"));
+    let path = dir.join("model.onnx");
+    let model = std::sync::Arc::new(Model::load(&path, &Overrides::default()).unwrap());
+    let info = model.info().clone();
+    assert_eq!(info.family.as_deref(), Some(family), "{}", path.display());
+    let mut seg = Segmenter::new(model.clone());
+    let pre = Preprocessor::new(&info);
+    for (photo, file) in [
+        ("astronaut", sample("beit-tiny-ade/astronaut.png")),
+        ("coffee", sample("beit-tiny-ade/coffee.png")),
+        ("chelsea", sample("beit-tiny-ade/chelsea.png")),
+        ("model_size", dir.join("model_size.png")),
+    ] {
+        let mut out = ClassMap::default();
+        segment(&file, &mut out, &mut seg);
+        let (w, h, _, reference) = read_png(&dir.join(format!("{photo}.classes.png")));
+        let (_, _, _, ties) = read_png(&dir.join(format!("{photo}.ties.png")));
+        assert_eq!((out.width, out.height), (w, h), "{family} {photo}");
+        let agree = agreement(&out.data, &reference);
+        let (off_tie, all) = compare(&out.data, &reference, &ties);
+        let classes = reference
+            .iter()
+            .copied()
+            .collect::<std::collections::BTreeSet<u8>>()
+            .len();
+        println!(
+            "{family:16} {photo:10} {w}x{h}: {:.3} % agree ({all} differ, {off_tie} off near-ties; {classes} classes)",
+            agree * 100.0
+        );
+        assert!(agree >= 0.995, "{family} {photo}: only {agree}");
+        assert!(
+            classes >= 3,
+            "{family} {photo}: the reference shows {classes} classes"
+        );
+        // Nothing resized: only float noise between ONNX Runtime and PyTorch may move a pixel,
+        // and only where transformers' own best two logits nearly tie.
+        if pre.resized_size(w, h) == (w, h)
+            && matches!(info.preprocessing.resize, ResizeMode::Stretch)
+        {
+            assert_eq!(off_tie, 0, "{family} {photo} is at the model's input size");
         }
     }
-    println!("{}", report.join("\n"));
+}
+
+/// One test per family, named after it.
+macro_rules! families {
+    ($($test:ident => $family:literal),* $(,)?) => {
+        $(
+            #[test]
+            fn $test() {
+                matches_transformers($family);
+            }
+        )*
+    };
+}
+
+families! {
+    beit_matches_transformers => "beit",
+    data2vec_vision_matches_transformers => "data2vec-vision",
+    segformer_matches_transformers => "segformer",
+    upernet_convnext_matches_transformers => "upernet-convnext",
+    upernet_swin_matches_transformers => "upernet-swin",
+    dpt_matches_transformers => "dpt",
+    mobilevit_matches_transformers => "mobilevit",
+    mobilevitv2_matches_transformers => "mobilevitv2",
 }
 
 #[test]
