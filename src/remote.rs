@@ -93,9 +93,10 @@ impl CallError {
             .iter()
             .any(|w| message.contains(w));
         CallError {
+            // Cancelled: a server shutting down (a rolling restart) cancels the calls it holds.
             transient: matches!(
                 status.code(),
-                Code::Unavailable | Code::DeadlineExceeded | Code::Aborted
+                Code::Unavailable | Code::DeadlineExceeded | Code::Aborted | Code::Cancelled
             ) || (status.code() == Code::ResourceExhausted && !too_large)
                 || (status.code() == Code::Unknown && lost),
             text: status_text(status),
@@ -195,12 +196,21 @@ impl Server {
         F: FnOnce(GrpcInferenceServiceClient<Channel>) -> Fut,
         Fut: std::future::Future<Output = std::result::Result<tonic::Response<T>, tonic::Status>>,
     {
+        self.call_within(self.timeout, f)
+    }
+
+    /// One call that may take at most `limit`.
+    fn call_within<T, F, Fut>(&self, limit: Duration, f: F) -> std::result::Result<T, CallError>
+    where
+        F: FnOnce(GrpcInferenceServiceClient<Channel>) -> Fut,
+        Fut: std::future::Future<Output = std::result::Result<tonic::Response<T>, tonic::Status>>,
+    {
         let rt = runtime().map_err(|e| CallError {
             transient: false,
             text: e.to_string(),
         })?;
         let client = self.client.clone();
-        match rt.block_on(async { tokio::time::timeout(self.timeout, f(client)).await }) {
+        match rt.block_on(async { tokio::time::timeout(limit, f(client)).await }) {
             Err(_) => Err(CallError {
                 transient: true,
                 text: "no answer in time".into(),
@@ -261,17 +271,19 @@ impl Server {
         input: &TensorSpec,
         data: &[f32],
     ) -> Result<(Vec<i64>, Vec<f32>)> {
-        self.try_infer(model, version, input, data)
+        self.try_infer(model, version, input, data, self.timeout)
             .map_err(|e| anyhow!("{e}"))
     }
 
-    /// [`Server::infer`], telling a passing failure from a lasting one.
+    /// [`Server::infer`] within `limit` (at most the server's timeout), telling a passing
+    /// failure from a lasting one.
     pub fn try_infer(
         &self,
         model: &str,
         version: &str,
         input: &TensorSpec,
         data: &[f32],
+        limit: Duration,
     ) -> std::result::Result<(Vec<i64>, Vec<f32>), CallError> {
         // As the served model takes it: FP32, or FP16 (a server does not convert).
         let fp16 = input.datatype == "FP16";
@@ -296,7 +308,9 @@ impl Server {
             raw_input_contents: vec![raw],
         };
         let response = self
-            .call(|mut c| async move { c.model_infer(request).await })
+            .call_within(limit.min(self.timeout), |mut c| async move {
+                c.model_infer(request).await
+            })
             .map_err(|e| CallError {
                 transient: e.transient,
                 text: format!("server {}: model {model}: inference failed: {e}", self.url),
@@ -390,6 +404,9 @@ pub struct RemoteModel {
     request: ServerRequest,
     served: ServedModel,
     retries: std::sync::atomic::AtomicU64,
+    /// When the server stopped answering (the first passing failure since its last answer):
+    /// every frame gives up `give_up` after it, however many wait behind one another.
+    down_since: std::sync::Mutex<Option<std::time::Instant>>,
     /// The served model returns class ids, not logits.
     pub class_ids: bool,
 }
@@ -427,6 +444,7 @@ impl RemoteModel {
             request: request.clone(),
             served,
             retries: Default::default(),
+            down_since: Default::default(),
             class_ids: false,
         })
     }
@@ -441,9 +459,10 @@ impl RemoteModel {
     }
 
     /// One batch of preprocessed images (`shape`, FP32) through the server. A passing failure
-    /// is retried after 0.1 s, 0.2 s … 2 s until `give_up` has passed since the first try (the
-    /// channel reconnects by itself when the server is back); then, or at a lasting failure,
-    /// an error.
+    /// (the server down, restarting, cancelling its calls, overloaded or slow) is retried after
+    /// 0.1 s, 0.2 s … 2 s until `give_up` has passed since the server stopped answering (the
+    /// channel reconnects by itself when the server is back); no call outlasts that moment.
+    /// Then, or at a lasting failure, an error.
     ///
     /// Class ids become one-hot scores over `classes` (laid out as `layout`), so that the exact
     /// decoder turns them back into classes: at the server's resolution, upsampled without the
@@ -457,35 +476,65 @@ impl RemoteModel {
     ) -> Result<crate::session::Output> {
         let mut spec = self.served.inputs[0].clone();
         spec.shape = shape.iter().map(|d| *d as i64).collect();
-        let started = std::time::Instant::now();
         let mut delay = Duration::from_millis(100);
         loop {
-            match self
-                .server
-                .try_infer(&self.request.model, &self.request.version, &spec, input)
-            {
-                Ok((shape, data)) if self.class_ids => {
+            let Some(left) = self.time_left() else {
+                bail!(
+                    "server {}: model {}: no answer; gave up after {:.0} s",
+                    self.request.url,
+                    self.request.model,
+                    self.request.give_up.as_secs_f64()
+                );
+            };
+            let tried = self.server.try_infer(
+                &self.request.model,
+                &self.request.version,
+                &spec,
+                input,
+                left,
+            );
+            match tried {
+                Ok((shape, data)) => {
+                    *self.down_since.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                    if !self.class_ids {
+                        return Ok(crate::session::Output { shape, data });
+                    }
                     return one_hot(&shape, &data, classes, layout).map_err(|e| {
                         anyhow!(
                             "server {}: model {}: {e}",
                             self.request.url,
                             self.request.model
                         )
-                    })
+                    });
                 }
-                Ok((shape, data)) => return Ok(crate::session::Output { shape, data }),
-                Err(e) if e.transient && started.elapsed() < self.request.give_up => {
+                Err(e) if e.transient => {
+                    self.down_since
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .get_or_insert_with(std::time::Instant::now);
+                    let Some(left) = self.time_left() else {
+                        bail!(
+                            "{e}; gave up after {:.0} s",
+                            self.request.give_up.as_secs_f64()
+                        );
+                    };
                     self.retries
                         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    std::thread::sleep(delay);
+                    std::thread::sleep(delay.min(left));
                     delay = (delay * 2).min(Duration::from_secs(2));
                 }
-                Err(e) if e.transient => bail!(
-                    "{e}; gave up after {:.0} s",
-                    self.request.give_up.as_secs_f64()
-                ),
                 Err(e) => bail!("{e}"),
             }
+        }
+    }
+
+    /// How long a call may still take: `give_up` less the time the server has been away, no
+    /// limit but the server's timeout while it answers, None once given up.
+    fn time_left(&self) -> Option<Duration> {
+        match *self.down_since.lock().unwrap_or_else(|p| p.into_inner()) {
+            Some(since) => Some(self.request.give_up.saturating_sub(since.elapsed()))
+                .filter(|left| !left.is_zero()),
+            None => Some(Duration::MAX),
         }
     }
 }

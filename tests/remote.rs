@@ -557,3 +557,122 @@ fn a_served_model_that_returns_class_ids_is_decoded_from_them() {
     );
     assert!(other_same * 2 > other_total, "{shares:?}");
 }
+
+/// The server goes away for good mid-recording: the frames written before are finished, kept
+/// and said, and the run fails once the give-up time has passed.
+#[test]
+fn a_server_gone_for_good_keeps_the_recording() {
+    let server = Mlserver::start("gone");
+    let dir = TempDir::new("remote-gone");
+    let input = clip(&dir, "in.mp4", 300, 25, false);
+    let out = dir.join("out.mp4");
+    let port = free_port();
+    let url = server.url();
+    let mut child = spawn(&[
+        "run",
+        input.to_str().unwrap(),
+        "--model",
+        tiny_beit().to_str().unwrap(),
+        "--server",
+        &url,
+        "--server-model",
+        "tiny-beit",
+        "--server-give-up",
+        "2",
+        "--metrics",
+        &port.to_string(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    let err = Stderr::watch(&mut child);
+    wait_until(Duration::from_secs(120), || {
+        metric(port, "beitseg_frames_out_total") >= 5.0
+    })
+    .unwrap_or_else(|()| panic!("no 5 frames: {}", err.text()));
+    // kill -9.
+    drop(server);
+    let (status, text) = err.finish_status(child, Duration::from_secs(120));
+    assert!(!status.success(), "{text}");
+    assert!(text.contains("gave up after 2 s"), "{text}");
+    let frames = count_video_frames(&out);
+    assert!((5..300).contains(&frames), "{frames}: {text}");
+    assert_eq!(said_frames(&text), frames, "{text}");
+}
+
+/// A rolling restart: the server is stopped with SIGTERM (it cancels what it holds) and started
+/// again on its ports; every frame is written.
+#[test]
+fn a_rolling_restart_of_the_server_loses_no_frame() {
+    let mut server = Mlserver::start("rolling");
+    let ports = server.ports;
+    let dir = TempDir::new("remote-rolling");
+    let input = clip(&dir, "in.mp4", 60, 25, false);
+    let out = dir.join("out.mp4");
+    let port = free_port();
+    let url = server.url();
+    let mut child = spawn(&[
+        "run",
+        input.to_str().unwrap(),
+        "--model",
+        tiny_beit().to_str().unwrap(),
+        "--server",
+        &url,
+        "--server-model",
+        "tiny-beit",
+        "--server-give-up",
+        "300",
+        "--metrics",
+        &port.to_string(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    let err = Stderr::watch(&mut child);
+    wait_until(Duration::from_secs(120), || {
+        metric(port, "beitseg_frames_out_total") >= 5.0
+    })
+    .unwrap_or_else(|()| panic!("no 5 frames: {}", err.text()));
+    Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    wait_until(Duration::from_secs(60), || {
+        server.child.try_wait().unwrap().is_some()
+    })
+    .expect("MLServer did not stop within 60 s of SIGTERM");
+    drop(server);
+    let _again = Mlserver::start_on("rolling-2", ports);
+    let (status, text) = err.finish_status(child, Duration::from_secs(300));
+    assert!(status.success(), "{text}");
+    assert_eq!(count_video_frames(&out), 60, "{text}");
+    assert_eq!(said_frames(&text), 60, "{text}");
+}
+
+/// The give-up time counts from when the server stopped answering, for every frame: once one
+/// frame has given up, the next fails at once instead of waiting it all over again.
+#[test]
+fn frames_waiting_behind_each_other_give_up_together() {
+    use gstbeitseg::remote::{RemoteModel, ServerRequest};
+    let server = Mlserver::start("deadline");
+    let request = ServerRequest {
+        url: server.url(),
+        model: "tiny-beit".into(),
+        version: String::new(),
+        timeout: Duration::from_secs(5),
+        give_up: Duration::from_secs(2),
+        ca: None,
+    };
+    let remote = RemoteModel::connect(&request).unwrap();
+    let shape = remote.served().inputs[0].shape.clone();
+    let (h, w) = (shape[2] as usize, shape[3] as usize);
+    let input = vec![0f32; 3 * h * w];
+    let layout = gstbeitseg::metadata::Layout::Nchw;
+    remote.run(&[1, 3, h, w], &input, 150, layout).unwrap();
+    drop(server);
+    let first = remote.run(&[1, 3, h, w], &input, 150, layout).unwrap_err();
+    assert!(first.to_string().contains("gave up after 2 s"), "{first}");
+    let retried = remote.retries();
+    assert!(retried > 0);
+    let second = remote.run(&[1, 3, h, w], &input, 150, layout).unwrap_err();
+    assert!(second.to_string().contains("gave up after 2 s"), "{second}");
+    assert_eq!(remote.retries(), retried, "the second frame waited again");
+}

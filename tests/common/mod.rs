@@ -160,10 +160,25 @@ pub fn count_video_frames(path: &Path) -> usize {
     // A property, not gst-launch text: the path may hold quotes.
     element::<gst::Element>(&pipeline, "src").set_property("location", path);
     let sink: gst_app::AppSink = element(&pipeline, "out");
-    pipeline.set_state(gst::State::Playing).unwrap();
+    let bus = pipeline.bus().unwrap();
+    // A file that does not play (yet) counts 0: an error ends the count, as does EOS, and
+    // so does 30 s without a frame.
+    let _ = pipeline.set_state(gst::State::Playing);
     let mut n = 0;
-    while sink.pull_sample().is_ok() {
-        n += 1;
+    let mut idle = Duration::ZERO;
+    while idle < Duration::from_secs(30) {
+        if sink
+            .try_pull_sample(gst::ClockTime::from_mseconds(100))
+            .is_some()
+        {
+            n += 1;
+            idle = Duration::ZERO;
+            continue;
+        }
+        idle += Duration::from_millis(100);
+        if sink.is_eos() || bus.pop_filtered(&[gst::MessageType::Error]).is_some() {
+            break;
+        }
     }
     pipeline.set_state(gst::State::Null).unwrap();
     n
@@ -412,7 +427,17 @@ impl Stderr {
     }
 
     /// Waits (bounded) for the child to exit; returns (success, all of stderr).
-    pub fn finish(mut self, mut child: Child, limit: Duration) -> (bool, String) {
+    pub fn finish(self, child: Child, limit: Duration) -> (bool, String) {
+        let (status, text) = self.finish_status(child, limit);
+        (status.success(), text)
+    }
+
+    /// Waits (bounded) for the child to exit; returns (its exit status, all of stderr).
+    pub fn finish_status(
+        mut self,
+        mut child: Child,
+        limit: Duration,
+    ) -> (std::process::ExitStatus, String) {
         let exited = wait_until(limit, || child.try_wait().unwrap().is_some());
         if exited.is_err() {
             let _ = child.kill();
@@ -427,7 +452,7 @@ impl Stderr {
             "beitseg did not finish in {limit:?}: {}",
             self.text()
         );
-        (status.success(), self.text())
+        (status, self.text())
     }
 }
 
@@ -517,4 +542,35 @@ pub fn interrupt(child: &Child) {
         .args(["-INT", &child.id().to_string()])
         .status()
         .unwrap();
+}
+
+/// The frame count in `beitseg run`'s closing line "wrote X: N frames …".
+pub fn said_frames(err: &str) -> usize {
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("wrote "))
+        .unwrap_or_else(|| panic!("no closing line: {err}"));
+    let n = line
+        .rsplit(": ")
+        .next()
+        .and_then(|rest| rest.split(' ').next())
+        .unwrap_or_default();
+    n.parse().unwrap_or_else(|_| panic!("{line}"))
+}
+
+/// A metric's value on `beitseg run --metrics PORT`'s page, summed over its series (0 while
+/// the page is not up).
+pub fn metric(port: u16, name: &str) -> f64 {
+    use std::io::Write;
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return 0.0;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+    let _ = write!(s, "GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n");
+    let mut page = String::new();
+    let _ = s.read_to_string(&mut page);
+    page.lines()
+        .filter(|l| l.starts_with(name))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
 }

@@ -118,9 +118,18 @@ pub struct RunArgs {
     #[arg(long, value_name = "SECONDS", allow_negative_numbers = true)]
     pub duration: Option<f64>,
     /// Split a video output into files of this many seconds (NAME_00000.mp4, NAME_00001.mp4…),
-    /// each complete and playable on its own, as camera recorders do.
+    /// each complete and playable on its own, as camera recorders do. A run started again
+    /// (a restarted service) goes on after the highest number there; earlier files stay.
     #[arg(long, value_name = "SECONDS", allow_negative_numbers = true)]
     pub segment_time: Option<f64>,
+    /// Replace what an earlier run wrote: an existing output file, the frames of a folder,
+    /// the segments of a --segment-time output (all of them, before the first new one).
+    #[arg(short = 'y', long, conflicts_with = "no_overwrite")]
+    pub overwrite: bool,
+    /// Never replace anything an earlier run wrote (the default): an existing output file or
+    /// folder of frames is an error, and segments go on after the highest number.
+    #[arg(short = 'n', long)]
+    pub no_overwrite: bool,
     /// Leave the input's audio out (by default its first audio stream is kept).
     #[arg(long)]
     pub no_audio: bool,

@@ -18,6 +18,7 @@
 //! - `soak` (only when named): `--soak-frames` small frames (100 000) through the element with the
 //!   bundled person model, printing the resident and peak memory at 10 %, 50 % and 100 %.
 
+use crate::console::out;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -94,9 +95,9 @@ pub struct BenchArgs {
 
 pub(crate) fn emit(json: bool, value: serde_json::Value, text: String) {
     if json {
-        println!("{value}");
+        out!("{value}");
     } else {
-        println!("{text}");
+        out!("{text}");
     }
 }
 
@@ -168,7 +169,7 @@ fn pool(model: &Path, frames: u32, json: bool) -> Result<()> {
             results.push(fps);
         }
         if !json {
-            println!(
+            out!(
                 "pool {w}x{h}: two workers {:.2}x one worker",
                 results[1] / results[0]
             );

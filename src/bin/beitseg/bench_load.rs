@@ -6,6 +6,7 @@
 //! Each measurement runs in a process of its own (`beitseg load-probe`, hidden), so that
 //! its peak memory is its own; a process that runs out of memory is reported as such.
 
+use crate::console::out;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
@@ -163,7 +164,7 @@ pub fn probe(args: &ProbeArgs) -> Result<()> {
         times.sort_by(f64::total_cmp);
         run_ms = json!(times[times.len() / 2]);
     }
-    println!(
+    out!(
         "{}",
         json!({
             "load_s": load,
@@ -289,12 +290,12 @@ pub fn load(models: &[PathBuf], runs: usize, json_out: bool) -> Result<()> {
             fields.insert("variant".into(), json!(name));
             fields.insert("workers".into(), json!(workers));
             if json_out {
-                println!("{row}");
+                out!("{row}");
             } else {
                 let num = |k: &str| row[k].as_f64().map_or("-".into(), |v| format!("{v:.2}"));
                 match row["error"].as_str() {
-                    Some(e) => println!("{} {name} x{workers}: {e}", model.display()),
-                    None => println!(
+                    Some(e) => out!("{} {name} x{workers}: {e}", model.display()),
+                    None => out!(
                         "{} {name} x{workers}: load {} s, peak {} MB, after load {} MB, run {} ms",
                         model.display(),
                         num("load_s"),

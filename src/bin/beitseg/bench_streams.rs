@@ -6,6 +6,7 @@
 //! (each with the element's default workers): total frames/s, the spread of per-stream
 //! frames/s, and the pool's mean batch fill.
 
+use crate::console::out;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -174,7 +175,7 @@ pub fn streams(model: &Path, frames: u32, json: bool) -> Result<()> {
             totals.push(total);
         }
         if !json {
-            println!(
+            out!(
                 "streams {k}: pooled {:.2}x independent",
                 totals[0] / totals[1]
             );

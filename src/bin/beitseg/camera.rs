@@ -11,6 +11,7 @@
 //! answered, ended with RTCP BYE) for the exit status and the closing line, and must count
 //! frames and drops per connection; and fallbacksrc is not packaged for Debian 12.
 
+use crate::console::say;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -188,7 +189,7 @@ impl Camera {
         self.attempt += 1;
         if pipeline.set_state(gst::State::Playing).is_err() {
             // The reason, if any, arrives on the bus and is handled by poll().
-            eprintln!("camera {}: cannot start", self.shown());
+            say!("camera {}: cannot start", self.shown());
         }
         self.pipeline = Some(pipeline);
         self.link = Link::Up;
@@ -263,7 +264,7 @@ impl Camera {
             }
         }
         let delay = Duration::from_millis(500 << self.attempt.saturating_sub(1).min(4));
-        eprintln!(
+        say!(
             "\ncamera {}: {why}; reconnecting in {:.1} s (attempt {})",
             self.shown(),
             delay.as_secs_f64(),
@@ -353,7 +354,7 @@ impl Camera {
         if self.connection_frames() > 0 && last.elapsed() < Duration::from_secs(1) {
             // Streaming again: the next loss starts the backoff from the beginning.
             if self.lost_since.take().is_some() {
-                eprintln!("\ncamera {}: receiving frames again", self.shown());
+                say!("\ncamera {}: receiving frames again", self.shown());
             }
             self.attempt = 0;
         }

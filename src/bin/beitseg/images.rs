@@ -6,6 +6,7 @@
 //! (sizes differ), turned upright by its EXIF orientation, and pushed into the segmentation
 //! pipeline; its result comes back in order.
 
+use crate::console::say;
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -139,7 +140,7 @@ pub(crate) fn run_folder(args: &RunArgs, dir: &Path) -> Result<()> {
         let _ = std::fs::remove_dir(&out);
     }
     result?;
-    eprintln!(
+    say!(
         "wrote {}: {} images in {:.1} s",
         out.display(),
         images.len(),

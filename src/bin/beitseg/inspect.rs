@@ -3,6 +3,7 @@
 
 //! `beitseg inspect MODEL`: the model in plain words, every class, and where it would run.
 
+use crate::console::out;
 use std::path::Path;
 
 use anyhow::Result;
@@ -41,34 +42,34 @@ pub fn inspect(model: &Path, provider: ProviderSetting) -> Result<()> {
     let i = m.info();
     describe(i);
     match refused {
-        Some(p) => println!(
+        Some(p) => out!(
             "provider     {} cannot be used here; described on the cpu",
             format!("{p:?}").to_lowercase()
         ),
-        None => println!("provider     {}", i.provider_line()),
+        None => out!("provider     {}", i.provider_line()),
     }
-    println!(
+    out!(
         "runtime      ONNX Runtime {} with {}",
         gstbeitseg::runtime::version().unwrap_or("?"),
         gstbeitseg::provider::compiled_in()?.join(", ")
     );
     if let Some(found) = gstbeitseg::runtime::found() {
-        println!("  library    {} ({})", found.library.display(), found.rule);
+        out!("  library    {} ({})", found.library.display(), found.rule);
         for p in &found.passed_over {
-            println!("  passed over {p}");
+            out!("  passed over {p}");
         }
     }
-    println!("classes      {}", i.num_classes);
+    out!("classes      {}", i.num_classes);
     let width = i.num_classes.saturating_sub(1).to_string().len();
     for (id, label) in i.labels.iter().enumerate() {
-        println!("  {id:>width$}  {}", label.trim());
+        out!("  {id:>width$}  {}", label.trim());
     }
     Ok(())
 }
 
 fn describe(i: &ModelInfo) {
-    println!("model        {}", i.path.display());
-    println!(
+    out!("model        {}", i.path.display());
+    out!(
         "family       {}",
         i.family
             .as_deref()
@@ -78,7 +79,7 @@ fn describe(i: &ModelInfo) {
         Layout::Nchw => "channels first (NCHW)",
         Layout::Nhwc => "channels last (NHWC)",
     };
-    println!(
+    out!(
         "input        {}: {}x{} RGB, {}, {layout}, batch {}",
         i.input_name,
         i.width,
@@ -92,7 +93,7 @@ fn describe(i: &ModelInfo) {
             format!("one channel (class 1 above {threshold}, class 0 below)")
         }
     };
-    println!(
+    out!(
         "output       {}: {output}, {}",
         i.output_name,
         precision(i.output_precision)
@@ -116,7 +117,7 @@ fn describe(i: &ModelInfo) {
         ChannelOrder::Rgb => "",
         ChannelOrder::Bgr => ", channels in BGR order",
     };
-    println!(
+    out!(
         "preprocess   {resize} ({} filter), pixels {scale}, then minus mean {:?}, over std {:?}{order}",
         format!("{:?}", p.resample).to_lowercase(),
         p.mean,
@@ -130,11 +131,11 @@ fn describe(i: &ModelInfo) {
         .iter()
         .map(|&(fw, fh)| format!("{} at {fw}x{fh}", pre.slide_plan(fw, fh).windows.len()))
         .collect();
-    println!(
+    out!(
         "slide        resize=slide: model runs a frame {}",
         runs.join(", ")
     );
-    println!("loaded in    {:.1} s", i.load.seconds);
+    out!("loaded in    {:.1} s", i.load.seconds);
 }
 
 /// `beitseg inspect --server grpc://HOST:PORT NAME`: what the server says about a model it
@@ -154,13 +155,13 @@ pub fn inspect_served(
         })?;
     let server = gstbeitseg::remote::Server::connect(url, timeout, ca)?;
     let m = server.model(name, version)?;
-    println!("server: {}", crate::secrets::masked(url));
-    println!("model: {}", m.name);
+    out!("server: {}", crate::secrets::masked(url));
+    out!("model: {}", m.name);
     if !m.versions.is_empty() {
-        println!("versions: {}", m.versions.join(", "));
+        out!("versions: {}", m.versions.join(", "));
     }
     if !m.platform.is_empty() {
-        println!("platform: {}", m.platform);
+        out!("platform: {}", m.platform);
     }
     let shape = |s: &[i64]| {
         s.iter()
@@ -175,10 +176,10 @@ pub fn inspect_served(
             .join("x")
     };
     for t in &m.inputs {
-        println!("input: {} {} {}", t.name, t.datatype, shape(&t.shape));
+        out!("input: {} {} {}", t.name, t.datatype, shape(&t.shape));
     }
     for t in &m.outputs {
-        println!("output: {} {} {}", t.name, t.datatype, shape(&t.shape));
+        out!("output: {} {} {}", t.name, t.datatype, shape(&t.shape));
     }
     // The same contract as a local model: one image input, per-pixel scores out.
     let usable = m.inputs.len() == 1
@@ -188,7 +189,7 @@ pub fn inspect_served(
         && m.outputs.first().is_some_and(|o| {
             o.shape.len() == 4 || (gstbeitseg::remote::is_class_ids(o) && o.shape.len() == 3)
         });
-    println!(
+    out!(
         "beitseg can feed it: {}",
         if usable {
             "yes (one 3-channel image input; scores, or class ids, out)"

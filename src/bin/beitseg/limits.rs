@@ -5,6 +5,7 @@
 //! device. A camera or server that sends 8K when 1080p was expected, or caps claiming a frame
 //! of 65535x65535, is refused before a decoder allocates for it.
 
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 use anyhow::{bail, Result};
@@ -57,26 +58,75 @@ impl MaxResolution {
             return refused;
         }
         let slot = refused.clone();
+        let watched: Mutex<Vec<gst::glib::WeakRef<gst::Pad>>> = Mutex::default();
         bin.connect("autoplug-continue", false, move |values| {
             let bin = values[0].get::<gst::Element>().ok()?;
+            let pad = values[1].get::<gst::Pad>().ok()?;
             let caps = values[2].get::<gst::Caps>().ok()?;
+            // The stream may change size later (a camera switching resolution): its pad is
+            // watched from now on.
+            let mut watched = watched.lock().unwrap_or_else(|p| p.into_inner());
+            if !watched.iter().any(|w| w.upgrade().as_ref() == Some(&pad)) {
+                watched.push(pad.downgrade());
+                self.watch(&bin, &pad, slot.clone());
+            }
             let Err(why) = self.check_caps(&caps) else {
                 return Some(true.to_value());
             };
-            let text = why.to_string();
-            let mut slot = slot.lock().unwrap_or_else(|p| p.into_inner());
-            if slot.is_none() {
-                *slot = Some(text.clone());
-                let _ = bin.post_message(
-                    gst::message::Error::builder(gst::StreamError::Format, &text)
-                        .src(&bin)
-                        .build(),
-                );
-            }
+            refuse(&bin, &slot, why.to_string());
             // Not decoded: the bin exposes the stream as it is, and stops at the error.
             Some(false.to_value())
         });
         refused
+    }
+
+    /// Checks every later caps event on `pad` (inside `bin`): from the first oversized one on,
+    /// nothing more of the stream passes (but its end), so no decoder allocates for it.
+    fn watch(self, bin: &gst::Element, pad: &gst::Pad, slot: Arc<Mutex<Option<String>>>) {
+        let bin = bin.downgrade();
+        let stopped = std::sync::atomic::AtomicBool::new(false);
+        pad.add_probe(
+            gst::PadProbeType::EVENT_DOWNSTREAM
+                | gst::PadProbeType::BUFFER
+                | gst::PadProbeType::BUFFER_LIST,
+            move |_, info| {
+                if let Some(gst::PadProbeData::Event(event)) = &info.data {
+                    match event.view() {
+                        gst::EventView::Eos(_) => return gst::PadProbeReturn::Ok,
+                        gst::EventView::Caps(c) if !stopped.load(Ordering::SeqCst) => {
+                            if let (Err(why), Some(bin)) =
+                                (self.check_caps(c.caps()), bin.upgrade())
+                            {
+                                stopped.store(true, Ordering::SeqCst);
+                                refuse(&bin, &slot, why.to_string());
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                if !stopped.load(Ordering::SeqCst) {
+                    return gst::PadProbeReturn::Ok;
+                }
+                // Taken and dropped here (Handled), as gstreamer-rs wants it.
+                drop(info.take_buffer());
+                drop(info.take_buffer_list());
+                drop(info.take_event());
+                gst::PadProbeReturn::Handled
+            },
+        );
+    }
+}
+
+/// Posts `why` as the bin's error, once, and keeps it in `slot`.
+fn refuse(bin: &gst::Element, slot: &Mutex<Option<String>>, why: String) {
+    let mut slot = slot.lock().unwrap_or_else(|p| p.into_inner());
+    if slot.is_none() {
+        *slot = Some(why.clone());
+        let _ = bin.post_message(
+            gst::message::Error::builder(gst::StreamError::Format, &why)
+                .src(bin)
+                .build(),
+        );
     }
 }
 

@@ -13,6 +13,7 @@ mod bench_load;
 mod bench_streams;
 mod camera;
 mod config;
+mod console;
 mod images;
 mod input;
 mod inspect;
@@ -23,6 +24,7 @@ mod options;
 mod output;
 mod plan;
 mod progress;
+mod record;
 mod run;
 mod secrets;
 mod server;
@@ -32,6 +34,7 @@ use std::process::ExitCode;
 
 use anyhow::anyhow;
 use clap::{Parser, Subcommand};
+use console::say;
 
 #[derive(Parser)]
 #[command(
@@ -134,12 +137,16 @@ fn main() -> ExitCode {
             Command::Bench(args) => bench::bench(args),
             Command::LoadProbe(args) => bench_load::probe(args),
         });
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
+    let code = match result {
+        // Stopped by a signal (outputs finished, or not when it failed): 128 + the signal, as
+        // shells say it.
+        Ok(()) => run::signal_exit_code().map_or(ExitCode::SUCCESS, ExitCode::from),
         Err(e) => {
             // Whatever the error quotes (a URL, GStreamer's own text), never a password.
-            eprintln!("error: {}", secrets::masked(&format!("{e:#}")));
-            ExitCode::FAILURE
+            say!("error: {}", secrets::masked(&format!("{e:#}")));
+            run::signal_exit_code().map_or(ExitCode::FAILURE, ExitCode::from)
         }
-    }
+    };
+    console::flush(std::time::Duration::from_secs(2));
+    code
 }

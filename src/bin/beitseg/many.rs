@@ -7,6 +7,7 @@
 //! settings share one worker pool (the element's `pool`), so their frames share batches. One
 //! input's failure ends only that input; the run ends when every input has ended.
 
+use crate::console::say;
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Result};
@@ -14,7 +15,8 @@ use anyhow::{anyhow, bail, Result};
 use crate::args::RunArgs;
 use crate::input::Input;
 use crate::output::Output;
-use crate::run::{run_one, RunContext, Shutdown};
+use crate::record::run_one;
+use crate::run::{RunContext, Shutdown};
 
 pub fn run(args: &RunArgs) -> Result<()> {
     let (runs, metrics) = match &args.config {
@@ -33,7 +35,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
     let models: std::collections::BTreeSet<PathBuf> =
         runs.iter().map(crate::input::model_label).collect();
     for m in &models {
-        eprintln!(
+        say!(
             "loading {} for {} input{}",
             m.display(),
             runs.len(),
@@ -56,7 +58,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
                     Ok(()) => false,
                     Err(e) => {
                         let line = crate::secrets::masked(&format!("{e:#}"));
-                        lines.suspend(|| eprintln!("error: {line}"));
+                        lines.suspend(|| say!("error: {line}"));
                         true
                     }
                 })

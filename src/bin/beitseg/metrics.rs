@@ -7,6 +7,7 @@
 //! pool its batch fill and queue; the process's resident memory. Inputs are labelled as printed
 //! (userinfo masked). It binds to 127.0.0.1 unless told otherwise.
 
+use crate::console::say;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -276,7 +277,7 @@ impl Endpoint {
             })
             .context("cannot start the metrics thread")?;
         if !addr.ip().is_loopback() {
-            eprintln!("metrics at http://{addr}/metrics (open to the network)");
+            say!("metrics at http://{addr}/metrics (open to the network)");
         }
         Ok(Some(Endpoint {
             registry,

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use gstbeitseg::Mode;
 
+use crate::console::say;
 use crate::input::extension;
 use crate::server::{first_installed, Endpoint};
 
@@ -53,33 +54,68 @@ impl Output {
 pub(crate) struct Write {
     /// The sink's name in the pipeline description.
     pub(crate) element: &'static str,
-    /// The sink's `location`: the partial file, or multifilesink's pattern.
+    /// The sink's `location`: the partial file, or multifilesink's or splitmuxsink's pattern.
     pub(crate) location: String,
     /// The partial file and its target, renamed on success.
     pub(crate) partial: Option<(PathBuf, PathBuf)>,
+    /// Segments: splitmuxsink's `start-index`, and the target their names come from.
+    pub(crate) segments: Option<(u32, PathBuf)>,
 }
 
 impl Write {
     /// A file written as `NAME.partial.EXT` beside `target` and renamed when the run succeeds,
-    /// so that a failed or interrupted run leaves an existing `target` as it was.
-    pub(crate) fn file(element: &'static str, target: &Path) -> Self {
-        let partial = partial_path(target);
-        Write {
+    /// so that a failed or interrupted run leaves an existing `target` as it was. An existing
+    /// `target` is an error unless `overwrite`; the partial file of an earlier run that did not
+    /// finish is kept (this run's is `NAME.partial-2.EXT`, …); missing folders are created.
+    pub(crate) fn file(element: &'static str, target: &Path, overwrite: bool) -> Result<Self> {
+        if target.exists() && !overwrite {
+            bail!(
+                "output {}: it already exists; -y (--overwrite) replaces it",
+                target.display()
+            );
+        }
+        create_parent(target)?;
+        let partial = (1..)
+            .map(|n| partial_path(target, n))
+            .find(|p| std::fs::symlink_metadata(p).is_err())
+            .unwrap_or_else(|| partial_path(target, 1));
+        if partial != partial_path(target, 1) {
+            say!(
+                "note: keeping {} (an earlier run that did not finish); this run writes {}",
+                partial_path(target, 1).display(),
+                partial.display()
+            );
+        }
+        Ok(Write {
             element,
             location: partial.display().to_string(),
             partial: Some((partial, target.to_path_buf())),
-        }
+            segments: None,
+        })
     }
 
     /// One PNG per frame in `dir` (created): multifilesink's pattern, the folder's own `%`
-    /// escaped so that it is not read as a format.
-    pub(crate) fn folder(element: &'static str, what: &str, dir: &Path) -> Result<Self> {
-        if let Some(n) = earlier_frames(dir) {
-            bail!(
-                "{what} {}: the folder already holds {n} frames (000000.png…) of an earlier run; \
-                 remove them or choose another folder",
-                dir.display()
-            );
+    /// escaped so that it is not read as a format. An earlier run's frames there are an error,
+    /// or removed first with `overwrite`.
+    pub(crate) fn folder(
+        element: &'static str,
+        what: &str,
+        dir: &Path,
+        overwrite: bool,
+    ) -> Result<Self> {
+        let earlier = earlier_frames(dir);
+        if !earlier.is_empty() {
+            if !overwrite {
+                bail!(
+                    "{what} {}: the folder already holds {} frames (000000.png…) of an earlier                      run; -y (--overwrite) replaces them, or choose another folder",
+                    dir.display(),
+                    earlier.len()
+                );
+            }
+            for f in &earlier {
+                std::fs::remove_file(f)
+                    .with_context(|| format!("{what} {}: cannot remove it", f.display()))?;
+            }
         }
         std::fs::create_dir_all(dir)
             .with_context(|| format!("{what} {}: cannot create the folder", dir.display()))?;
@@ -89,30 +125,30 @@ impl Write {
             element,
             location: format!("{escaped}%06d.png"),
             partial: None,
+            segments: None,
         })
     }
 
     /// Files of `segment` each (splitmuxsink `element`): `DIR/STEM_00000.EXT`, … Each file is
-    /// finished when the next one starts, so there is nothing to rename; an earlier run's
-    /// files of the same names are refused rather than overwritten.
-    pub(crate) fn segments(element: &'static str, target: &Path) -> Result<Self> {
-        let stem = target
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let ext = target
-            .extension()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let first = target.with_file_name(format!("{stem}_00000.{ext}"));
-        if first.exists() {
-            bail!(
-                "output {}: {} already exists (an earlier run's segments); remove them or \
-                 choose another name",
-                target.display(),
-                first.display()
-            );
-        }
+    /// finished when the next one starts, so there is nothing to rename. A run started again
+    /// goes on after the highest number there (earlier footage is never touched), or with
+    /// `overwrite` removes the earlier segments and starts from 0.
+    pub(crate) fn segments(element: &'static str, target: &Path, overwrite: bool) -> Result<Self> {
+        let earlier = earlier_segments(target);
+        let start = match earlier.iter().map(|(n, _)| n).max() {
+            Some(_) if overwrite => {
+                for (_, f) in &earlier {
+                    std::fs::remove_file(f).with_context(|| {
+                        format!("output {}: cannot remove {}", target.display(), f.display())
+                    })?;
+                }
+                0
+            }
+            Some(last) => last + 1,
+            None => 0,
+        };
+        create_parent(target)?;
+        let (stem, ext) = stem_and_extension(target);
         let pattern = target.with_file_name(format!(
             "{}_%05d.{}",
             stem.replace('%', "%%"),
@@ -136,6 +172,7 @@ impl Write {
             element,
             location,
             partial: None,
+            segments: Some((start, target.to_path_buf())),
         })
     }
 
@@ -149,31 +186,65 @@ impl Write {
         Ok(())
     }
 
-    /// Removes the partial file (a failed run).
+    /// What a run that segmented nothing leaves: its partial file and the (empty) segments it
+    /// started go; nothing of an earlier run is touched.
     pub(crate) fn discard(&self) {
         if let Some((partial, _)) = &self.partial {
             let _ = std::fs::remove_file(partial);
         }
+        if let Some((start, target)) = &self.segments {
+            for (_, f) in earlier_segments(target)
+                .into_iter()
+                .filter(|(n, _)| n >= start)
+            {
+                let _ = std::fs::remove_file(f);
+            }
+        }
     }
 }
 
-/// `dir/NAME.partial.EXT` for `dir/NAME.EXT`.
-fn partial_path(target: &Path) -> PathBuf {
-    let stem = target
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
+/// Creates the folders `target` goes in, if missing.
+fn create_parent(target: &Path) -> Result<()> {
+    match target.parent().filter(|d| !d.as_os_str().is_empty()) {
+        Some(dir) => std::fs::create_dir_all(dir).with_context(|| {
+            format!(
+                "output {}: cannot create the folder {}",
+                target.display(),
+                dir.display()
+            )
+        }),
+        None => Ok(()),
+    }
+}
+
+fn stem_and_extension(target: &Path) -> (String, String) {
+    let part = |s: Option<&std::ffi::OsStr>| s.map(|s| s.to_string_lossy().into_owned());
+    (
+        part(target.file_stem()).unwrap_or_default(),
+        part(target.extension()).unwrap_or_default(),
+    )
+}
+
+/// `dir/NAME.partial.EXT` for `dir/NAME.EXT` (`n` = 1), `NAME.partial-N.EXT` after it.
+fn partial_path(target: &Path, n: u32) -> PathBuf {
+    let (stem, ext) = stem_and_extension(target);
+    let partial = match n {
+        1 => "partial".to_string(),
+        n => format!("partial-{n}"),
+    };
     let name = match target.extension() {
-        Some(ext) => format!("{stem}.partial.{}", ext.to_string_lossy()),
-        None => format!("{stem}.partial"),
+        Some(_) => format!("{stem}.{partial}.{ext}"),
+        None => format!("{stem}.{partial}"),
     };
     target.with_file_name(name)
 }
 
-/// How many frames of an earlier run (six-digit PNG names) `dir` holds, if any.
-fn earlier_frames(dir: &Path) -> Option<usize> {
-    let n = std::fs::read_dir(dir)
-        .ok()?
+/// The frames of an earlier run (six-digit PNG names) in `dir`.
+fn earlier_frames(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
         .filter_map(|e| e.ok())
         .filter(|e| {
             let name = e.file_name();
@@ -182,8 +253,36 @@ fn earlier_frames(dir: &Path) -> Option<usize> {
                 && name.ends_with(".png")
                 && name[..6].bytes().all(|b| b.is_ascii_digit())
         })
-        .count();
-    (n > 0).then_some(n)
+        .map(|e| e.path())
+        .collect()
+}
+
+/// The segments `STEM_NNNNN.EXT` of `target` that exist, with their numbers.
+pub(crate) fn earlier_segments(target: &Path) -> Vec<(u32, PathBuf)> {
+    let (stem, ext) = stem_and_extension(target);
+    let dir = match target.parent().filter(|d| !d.as_os_str().is_empty()) {
+        Some(d) => d.to_path_buf(),
+        None => PathBuf::from("."),
+    };
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Vec::new();
+    };
+    let mut found: Vec<(u32, PathBuf)> = entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let number = name
+                .strip_prefix(&format!("{stem}_"))?
+                .strip_suffix(&format!(".{ext}"))?;
+            // splitmuxsink's %05d: five digits, more past 99999.
+            if number.len() < 5 || !number.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            Some((number.parse().ok()?, target.with_file_name(&name)))
+        })
+        .collect();
+    found.sort();
+    found
 }
 
 /// Whether `a` and `b` name the same file (through links too), when both exist; otherwise
@@ -287,20 +386,33 @@ pub(crate) fn video_writer(
         None => String::new(),
     };
     if let Some(seconds) = segment {
-        // splitmuxsink asks the encoder for a key frame at each split.
+        // splitmuxsink asks the encoder for a key frame at each split. A live recording's
+        // segments are fragmented and written through as they come, as its single file is.
+        let live_props = match (ext.as_str(), live) {
+            ("mp4", true) => {
+                " async-finalize=true sink-factory=filesink \
+                 muxer-properties=\"properties,fragment-duration=(uint)1000\" \
+                 sink-properties=\"properties,buffer-size=(uint)0\""
+            }
+            _ => "",
+        };
         return Ok((
             format!(
                 "{crop}video/x-raw,format=I420 ! {enc} ! h264parse ! splitmuxsink name=mux \
-                 max-size-time={} send-keyframe-requests=true muxer-factory={mux_factory}",
+                 max-size-time={} send-keyframe-requests=true muxer-factory={mux_factory}\
+                 {live_props}",
                 (seconds * 1e9) as u64
             ),
             mux_factory,
         ));
     }
+    // A live recording goes to disk as it comes (a fragment a second, even when the picture is
+    // still and a second is a few bytes), so that a crash keeps all but the last second.
+    let buffering = if live { " buffer-mode=unbuffered" } else { "" };
     Ok((
         format!(
             "{crop}video/x-raw,format=I420 ! {enc} ! h264parse ! {mux} name=mux ! \
-             filesink name={element}"
+             filesink name={element}{buffering}"
         ),
         mux_factory,
     ))
@@ -358,10 +470,14 @@ fn lossless() -> Result<&'static str> {
 
 /// A writer for class-id masks (GRAY8) that keeps every id: PNGs in a folder, or lossless FFV1
 /// in a .mkv; the fragment ends in the sink `element`.
-pub(crate) fn mask_writer(target: &str, element: &'static str) -> Result<(String, Write)> {
+pub(crate) fn mask_writer(
+    target: &str,
+    element: &'static str,
+    overwrite: bool,
+) -> Result<(String, Write)> {
     let path = PathBuf::from(target);
     if target.ends_with('/') || path.is_dir() {
-        let write = Write::folder(element, "mask output", &path)?;
+        let write = Write::folder(element, "mask output", &path, overwrite)?;
         return Ok((format!("pngenc ! multifilesink name={element}"), write));
     }
     match extension(target).as_str() {
@@ -370,7 +486,7 @@ pub(crate) fn mask_writer(target: &str, element: &'static str) -> Result<(String
                 "{} ! matroskamux ! filesink name={element}",
                 lossless().with_context(|| format!("mask output {target}"))?
             ),
-            Write::file(element, &path),
+            Write::file(element, &path, overwrite)?,
         )),
         _ => bail!(
             "mask output {target}: use a folder (ending in /) for PNGs or a .mkv file (lossless); \

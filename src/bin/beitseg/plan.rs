@@ -55,14 +55,6 @@ pub(crate) fn plan(args: &RunArgs, input: &Input, size: Option<(u32, u32)>) -> R
         _ => Mode::Overlay,
     });
     if let Output::Video(p) | Output::Png(p) = &output {
-        if let Some(parent) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
-            if !parent.is_dir() {
-                bail!(
-                    "output {output_arg}: folder {} does not exist",
-                    parent.display()
-                );
-            }
-        }
         if let Some(source) = input.path() {
             if same_file(source, p) {
                 bail!("output {output_arg}: that is the input; write the result to another file");
@@ -94,6 +86,25 @@ pub(crate) fn plan(args: &RunArgs, input: &Input, size: Option<(u32, u32)>) -> R
             bail!("--segment-time: splits .mp4, .mkv and .webm video outputs only");
         }
     }
+    if let Output::Rtsp(endpoint) = &output {
+        if let Input::Rtsp(url) = input {
+            if endpoint.serves(url) {
+                bail!(
+                    "output {output_arg}: that is the input's own address; beitseg would read \
+                     its own output"
+                );
+            }
+        }
+    }
+    if output == Output::Display
+        && std::env::var_os("DISPLAY").is_none()
+        && std::env::var_os("WAYLAND_DISPLAY").is_none()
+    {
+        bail!(
+            "output display: no display to show it on (neither DISPLAY nor WAYLAND_DISPLAY is \
+             set); write a file (-o seg.mp4) or serve it (-o rtsp://0.0.0.0:8554/seg)"
+        );
+    }
     let mut writes = Vec::new();
     let mut audio = None;
     let sink = match &output {
@@ -102,11 +113,11 @@ pub(crate) fn plan(args: &RunArgs, input: &Input, size: Option<(u32, u32)>) -> R
             if !matches!(input, Input::Image(_)) {
                 bail!("output {output_arg}: a .png output needs an image input (a folder takes one PNG per frame)");
             }
-            writes.push(Write::file("out", p));
+            writes.push(Write::file("out", p, args.overwrite)?);
             "videoconvert ! pngenc ! filesink name=out".to_string()
         }
         Output::Folder(dir) => {
-            writes.push(Write::folder("out", "output", dir)?);
+            writes.push(Write::folder("out", "output", dir, args.overwrite)?);
             "videoconvert ! pngenc ! multifilesink name=out".to_string()
         }
         Output::Video(p) => {
@@ -120,8 +131,8 @@ pub(crate) fn plan(args: &RunArgs, input: &Input, size: Option<(u32, u32)>) -> R
                 args.segment_time,
             )?;
             writes.push(match args.segment_time {
-                Some(_) => Write::segments("mux", p)?,
-                None => Write::file("out", p),
+                Some(_) => Write::segments("mux", p, args.overwrite)?,
+                None => Write::file("out", p, args.overwrite)?,
             });
             // A preview of N frames leaves the audio out (where N frames end in the audio is
             // not known before they are decoded); `--duration` cuts both at the same time.
@@ -165,7 +176,14 @@ pub(crate) fn plan(args: &RunArgs, input: &Input, size: Option<(u32, u32)>) -> R
         },
         _ => "videoconvert ! videoflip video-direction=auto ! ".to_string(),
     };
-    let mut description = format!("{} ! {orient}videoconvert ! {seg} ", input.launch());
+    // A recording or a stream keeps the size of its first frames: frames of another size (a
+    // camera that changes resolution) are scaled to it, borders keeping their shape, since an
+    // encoder and muxer cannot change size mid-file (see keep_first_size).
+    let steady = match output {
+        Output::Video(_) | Output::Rtsp(_) => "videoscale ! capsfilter name=steady ! ",
+        _ => "",
+    };
+    let mut description = format!("{} ! {orient}videoconvert ! {steady}{seg} ", input.launch());
     match &args.mask_output {
         // One streaming thread feeds both pads: a queue on each branch keeps either from
         // waiting on the other. The mask's queue holds frames, not a second: while its sink sits
@@ -173,7 +191,7 @@ pub(crate) fn plan(args: &RunArgs, input: &Input, size: Option<(u32, u32)>) -> R
         // output (x264enc: lookahead plus one per thread, a hundred on a big machine), or neither
         // sink ever prerolls — at 12 frames/s a one-second queue is 12 frames.
         Some(m) => {
-            let (writer, write) = mask_writer(m, "mask_out")?;
+            let (writer, write) = mask_writer(m, "mask_out", args.overwrite)?;
             writes.push(write);
             description.push_str(&format!(
                 "! queue ! {sink}  seg.mask ! queue max-size-buffers={MASK_QUEUE_FRAMES} \
@@ -207,4 +225,41 @@ pub(crate) fn plan(args: &RunArgs, input: &Input, size: Option<(u32, u32)>) -> R
         writes,
         audio,
     })
+}
+
+/// Makes the capsfilter `steady` (after a videoscale) hold the size and pixel aspect ratio of
+/// the first frames that reach it, so that later frames of another size are scaled to them.
+pub(crate) fn keep_first_size(steady: &gst::Element) {
+    use gst::prelude::*;
+    let Some(pad) = steady.static_pad("sink") else {
+        return;
+    };
+    let filter = steady.downgrade();
+    pad.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
+        let Some(gst::PadProbeData::Event(event)) = &info.data else {
+            return gst::PadProbeReturn::Ok;
+        };
+        let gst::EventView::Caps(c) = event.view() else {
+            return gst::PadProbeReturn::Ok;
+        };
+        let Some(s) = c.caps().structure(0) else {
+            return gst::PadProbeReturn::Ok;
+        };
+        let (Ok(w), Ok(h)) = (s.get::<i32>("width"), s.get::<i32>("height")) else {
+            return gst::PadProbeReturn::Ok;
+        };
+        let par = s
+            .get::<gst::Fraction>("pixel-aspect-ratio")
+            .unwrap_or(gst::Fraction::new(1, 1));
+        if let Some(filter) = filter.upgrade() {
+            let caps = gst::Caps::builder("video/x-raw")
+                .field("width", w)
+                .field("height", h)
+                .field("pixel-aspect-ratio", par)
+                .build();
+            filter.set_property("caps", caps);
+        }
+        // Once: the first size is the recording's.
+        gst::PadProbeReturn::Remove
+    });
 }

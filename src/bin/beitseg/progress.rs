@@ -4,6 +4,7 @@
 //! `beitseg run`'s progress: a bar for files, a status line for live sources, plain lines when
 //! stderr is not a terminal, a spinner while the model loads.
 
+use crate::console::say;
 use std::io::IsTerminal;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -96,7 +97,7 @@ impl Progress {
         self.bar.tick();
         if !self.tty && self.last_line.elapsed() >= Duration::from_secs(5) {
             self.last_line = Instant::now();
-            eprintln!("{label}{} / {}  {msg}", secs(position), secs(duration));
+            say!("{label}{} / {}  {msg}", secs(position), secs(duration));
         }
     }
 
@@ -108,7 +109,7 @@ impl Progress {
             |n| n.to_string_lossy().into_owned(),
         );
         if !std::io::stderr().is_terminal() {
-            eprintln!("loading {name}");
+            say!("loading {name}");
             return indicatif::ProgressBar::hidden();
         }
         let bar = indicatif::ProgressBar::new_spinner();
@@ -124,8 +125,8 @@ impl Progress {
     pub(crate) fn say(&self, line: &str) {
         let line = crate::secrets::masked(line);
         match &self.lines {
-            Some(lines) => lines.suspend(|| eprintln!("{line}")),
-            None => self.bar.suspend(|| eprintln!("{line}")),
+            Some(lines) => lines.suspend(|| say!("{line}")),
+            None => self.bar.suspend(|| say!("{line}")),
         }
     }
 

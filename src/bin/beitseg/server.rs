@@ -5,6 +5,7 @@
 //! restreams the segmented video, and `beitseg serve`, which plays a file as a camera; the one
 //! RTSP URL parser (`Endpoint`) and the H.264 encoder choice for streams.
 
+use crate::console::say;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -23,6 +24,24 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
+    /// Whether a client of `url` (rtsp://…) would reach this endpoint: same port and path, and
+    /// the same host or one of this machine's when the endpoint listens on all of them.
+    pub fn serves(&self, url: &str) -> bool {
+        let Ok(u) = url::Url::parse(url) else {
+            return false;
+        };
+        let local = |h: &str| {
+            matches!(h, "localhost" | "0.0.0.0" | "::" | "[::]" | "::1" | "[::1]")
+                || h.starts_with("127.")
+        };
+        let host = u.host_str().unwrap_or_default();
+        let same_host = host.eq_ignore_ascii_case(&self.host)
+            || (local(host) && local(&self.host))
+            || matches!(self.host.as_str(), "0.0.0.0" | "::" | "[::]");
+        let path = |p: &str| p.trim_end_matches('/').to_string();
+        same_host && u.port().unwrap_or(554) == self.port && path(u.path()) == path(&self.path)
+    }
+
     pub fn parse(url: &str) -> Result<Self> {
         let usage = "an RTSP output is rtsp://HOST:PORT/PATH (or rtsps:// for TLS)";
         let parsed = url::Url::parse(url).map_err(|e| anyhow!("{url}: {e}: {usage}"))?;
@@ -163,7 +182,7 @@ impl Access {
             (_, _, false) => bail!("--tls-cert and --tls-key serve rtsps://…, not rtsp://"),
         };
         if user.is_none() && !endpoint.loopback() {
-            eprintln!(
+            say!(
                 "warning: {}://{}:{}{} is open to anyone who can reach port {}: no --rtsp-user{}",
                 endpoint.scheme(),
                 endpoint.host,
@@ -246,7 +265,7 @@ pub fn warn_if_shared(file: &Path) {
     use std::os::unix::fs::PermissionsExt;
     if let Ok(m) = std::fs::metadata(file) {
         if m.permissions().mode() & 0o044 != 0 {
-            eprintln!(
+            say!(
                 "warning: {} can be read by other users (chmod 600 it)",
                 file.display()
             );
@@ -538,18 +557,26 @@ pub fn serve_file(
     // Each client gets its own playback from the start of the file.
     factory.set_shared(false);
     let _server = Server::start(&endpoint, &factory, &access)?;
-    eprintln!(
+    say!(
         "serving {} at {} (Ctrl-C stops)",
         input.display(),
         endpoint.announced()
     );
-    let (tx, rx) = std::sync::mpsc::channel();
-    ctrlc::set_handler(move || {
-        let _ = tx.send(());
-    })
-    .context("cannot handle Ctrl-C")?;
-    let _ = rx.recv();
+    let stop = stop_on_signal()?;
+    while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
     Ok(())
+}
+
+/// A flag that Ctrl-C, SIGTERM or SIGHUP sets.
+fn stop_on_signal() -> Result<Arc<std::sync::atomic::AtomicBool>> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for signal in [SIGINT, SIGTERM, SIGHUP] {
+        signal_hook::flag::register(signal, stop.clone()).context("cannot handle Ctrl-C")?;
+    }
+    Ok(stop)
 }
 
 /// `beitseg serve --loop`: the file played on and on in real time, restreamed live to every
@@ -568,16 +595,11 @@ fn serve_looped(input: &Path, uri: &str, endpoint: &Endpoint, access: &Access) -
         .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
         .context("player without its appsink")?;
     Restream::feed(&restream, &sink);
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    {
-        let stop = stop.clone();
-        ctrlc::set_handler(move || stop.store(true, std::sync::atomic::Ordering::SeqCst))
-            .context("cannot handle Ctrl-C")?;
-    }
+    let stop = stop_on_signal()?;
     pipeline
         .set_state(gst::State::Playing)
         .map_err(|_| anyhow!("input {}: cannot play it", input.display()))?;
-    eprintln!(
+    say!(
         "serving {} in a loop at {} (Ctrl-C stops)",
         input.display(),
         restream.url
