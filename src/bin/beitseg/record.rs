@@ -411,6 +411,11 @@ fn finish_outputs(built: &Built, camera: Option<&mut Camera>) -> Ending {
     // holding its look-ahead): playing again lets the outputs take what is still coming.
     let _ = built.pipeline.set_state(gst::State::Playing);
     end_input(&built.pipeline, camera);
+    // A decoder that stopped at the failure keeps the end of stream to itself: the element
+    // gets it directly, after the frames it holds.
+    if let Some(pad) = built.seg.static_pad("sink") {
+        pad.send_event(gst::event::Eos::new());
+    }
     // The audio branch reads its own source: it ends where the video did.
     if let Some(pad) = built
         .pipeline
