@@ -20,7 +20,7 @@ flags=("$@")
 mkdir -p out
 
 target/release/beitseg run "$input" --model "$model" --mode overlay --alpha 0.5 "${flags[@]}" \
-  -o out/sample-segmented.mp4
+  -o out/sample-segmented.mp4 -y   # the demo replaces its own earlier result
 
 # One frame a second of the input and of the result.
 width=$(gst-launch-1.0 -v filesrc location="$input" ! decodebin ! fakesink num-buffers=1 2>/dev/null \

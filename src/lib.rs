@@ -23,6 +23,7 @@ pub mod remote;
 pub mod render;
 pub mod resample;
 pub mod runtime;
+pub mod secrets;
 pub mod session;
 pub mod slide;
 pub mod smooth;

@@ -266,6 +266,12 @@ impl Model {
         let started = std::time::Instant::now();
         let remote = crate::remote::RemoteModel::connect(server)?;
         let served = remote.served();
+        // Its address as every message shows it: credentials masked.
+        let shown = &crate::remote::ServerRequest {
+            url: crate::secrets::masked(&server.url),
+            ..server.clone()
+        };
+        let server = shown;
         let (Some(output), [input]) = (served.outputs.first(), served.inputs.as_slice()) else {
             bail!(
                 "server {}: model {} has {} inputs and {} outputs; beitseg feeds exactly one \

@@ -124,9 +124,11 @@ impl Server {
     /// Connects to `grpc://HOST:PORT`, or `grpcs://HOST:PORT` over TLS (the system's
     /// certificate authorities, and `ca` if given), and checks that an inference server answers
     /// there, each step within `timeout`.
-    pub fn connect(url: &str, timeout: Duration, ca: Option<&std::path::Path>) -> Result<Self> {
+    pub fn connect(address: &str, timeout: Duration, ca: Option<&std::path::Path>) -> Result<Self> {
+        // In every message: its credentials masked.
+        let url = &crate::secrets::masked(address);
         let bad = || anyhow!("server {url}: expected grpc://HOST:PORT or grpcs://HOST:PORT");
-        let (tls, rest) = match url.split_once("://") {
+        let (tls, rest) = match address.split_once("://") {
             Some(("grpc", rest)) => (false, rest),
             Some(("grpcs", rest)) => (true, rest),
             _ => return Err(bad()),
@@ -186,6 +188,7 @@ impl Server {
         Ok(server)
     }
 
+    /// Its address as shown: credentials masked.
     pub fn url(&self) -> &str {
         &self.url
     }
@@ -481,7 +484,7 @@ impl RemoteModel {
             let Some(left) = self.time_left() else {
                 bail!(
                     "server {}: model {}: no answer; gave up after {:.0} s",
-                    self.request.url,
+                    self.server.url,
                     self.request.model,
                     self.request.give_up.as_secs_f64()
                 );
@@ -502,7 +505,7 @@ impl RemoteModel {
                     return one_hot(&shape, &data, classes, layout).map_err(|e| {
                         anyhow!(
                             "server {}: model {}: {e}",
-                            self.request.url,
+                            self.server.url,
                             self.request.model
                         )
                     });

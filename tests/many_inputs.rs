@@ -23,12 +23,13 @@ fn http_get(port: u16, path: &str) -> Option<String> {
     head.starts_with("HTTP/1.1 200").then(|| body.to_string())
 }
 
-/// The value of `metric{input="input"}` on a metrics page.
+/// The value of `metric{input="input",index="…"}` on a metrics page.
 fn metric(page: &str, name: &str, input: &str) -> Option<f64> {
-    let prefix = format!("{name}{{input=\"{input}\"}} ");
+    let prefix = format!("{name}{{input=\"{input}\",index=");
     page.lines()
         .find_map(|l| l.strip_prefix(&prefix))
-        .and_then(|v| v.trim().parse().ok())
+        .and_then(|rest| rest.split_once("} "))
+        .and_then(|(_, v)| v.trim().parse().ok())
 }
 
 /// Four cameras on a real gst-rtsp-server, one process, one model: four files, each with every

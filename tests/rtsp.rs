@@ -174,7 +174,8 @@ fn run_serves_the_segmented_stream_over_rtsp_to_a_second_client() {
     let decoded = pull_rtsp_frames(&url, 25, Duration::from_secs(40));
     // Ctrl-C: the CLI ends the stream and exits cleanly.
     interrupt(&child);
-    let (ok, err) = finish(child, Duration::from_secs(30));
+    let (status, err) = finish_status(child, Duration::from_secs(30));
+    let ok = interrupted_cleanly(status);
     assert_eq!(decoded.len(), 25, "{err}");
     let caps = decoded[0].caps().unwrap();
     let s = caps.structure(0).unwrap();
@@ -338,7 +339,8 @@ fn a_camera_that_stalls_mid_stream_is_reconnected() {
     stderr.wait_for("receiving frames again", limit);
     wait_until(limit, || passed(1) >= 50).expect("the second session never sent 50 frames");
     interrupt(&child);
-    let (ok, err) = stderr.finish(child, Duration::from_secs(30));
+    let (status, err) = stderr.finish_status(child, Duration::from_secs(30));
+    let ok = interrupted_cleanly(status);
     main_loop.quit();
     thread.join().unwrap();
     assert!(ok, "{err}");
@@ -612,7 +614,8 @@ fn an_rtsp_output_with_a_user_lets_in_only_that_user() {
     let (got, tries) = frames_from(&good, "", 10, Duration::from_secs(60));
     assert!(got >= 10, "{got} frames;{tries}\nserver: {}", stderr.text());
     interrupt(&child);
-    let (ok, err) = stderr.finish(child, Duration::from_secs(30));
+    let (status, err) = stderr.finish_status(child, Duration::from_secs(30));
+    let ok = interrupted_cleanly(status);
     assert!(ok, "{err}");
     assert!(!err.contains("t0p-secret"), "{err}");
 }
@@ -651,7 +654,8 @@ fn an_rtsps_output_serves_tls_clients_and_refuses_plain_ones() {
     let plain = format!("rtsp://127.0.0.1:{port}/seg");
     assert_eq!(frames_from(&plain, "", 1, Duration::from_secs(3)).0, 0);
     interrupt(&child);
-    let (ok, err) = stderr.finish(child, Duration::from_secs(30));
+    let (status, err) = stderr.finish_status(child, Duration::from_secs(30));
+    let ok = interrupted_cleanly(status);
     assert!(ok, "{err}");
 }
 
@@ -661,7 +665,8 @@ fn an_open_rtsp_output_on_the_network_is_a_warning() {
     let url = format!("rtsp://0.0.0.0:{port}/seg");
     let (child, stderr) = serve_segmented(&url, &[]);
     interrupt(&child);
-    let (_, err) = stderr.finish(child, Duration::from_secs(30));
+    let (status, err) = stderr.finish_status(child, Duration::from_secs(30));
+    let _ = status;
     assert!(
         err.contains(&format!(
             "{url} is open to anyone who can reach port {port}"
@@ -722,7 +727,8 @@ fn digest_authentication_works_too() {
     let (got, tries) = frames_from(&good, "", 10, Duration::from_secs(60));
     assert!(got >= 10, "{got} frames;{tries}\nserver: {}", stderr.text());
     interrupt(&child);
-    let (ok, err) = stderr.finish(child, Duration::from_secs(30));
+    let (status, err) = stderr.finish_status(child, Duration::from_secs(30));
+    let ok = interrupted_cleanly(status);
     assert!(ok, "{err}");
 }
 
@@ -768,6 +774,7 @@ fn a_cameras_password_comes_from_the_environment_or_a_file() {
         "--no-reconnect",
         "-o",
         out,
+        "-y",
     ]);
     assert!(!ok);
     assert!(err.contains("can be read by other users"), "{err}");

@@ -140,15 +140,25 @@ fn a_failed_run_leaves_every_existing_file_as_it_was() {
     let clip_path = sample("sample.mp4");
     let keep_uri = format!("file://{}", keep.display());
     let cases: Vec<(Vec<&str>, &str)> = vec![
-        (vec![s(&text), "-o", s(&keep)], "input"),
+        // -y: even a run allowed to replace keep.mp4 leaves it as it was when it fails.
+        (vec![s(&text), "-o", s(&keep), "-y"], "input"),
         (
-            vec![s(&clip_path), "--model", s(&missing_model), "-o", s(&keep)],
+            vec![
+                s(&clip_path),
+                "--model",
+                s(&missing_model),
+                "-o",
+                s(&keep),
+                "-y",
+            ],
             "no such file",
         ),
         (
-            vec![s(&clip_path), "--classes", "nosuch", "-o", s(&keep)],
+            vec![s(&clip_path), "--classes", "nosuch", "-o", s(&keep), "-y"],
             "--classes nosuch",
         ),
+        // Without -y it is not replaced at all.
+        (vec![s(&clip_path), "-o", s(&keep)], "already exists"),
         (vec![s(&keep), "-o", s(&keep)], "that is the input"),
         (vec![s(&keep), "-o", s(&link)], "that is the input"),
         (vec![&keep_uri, "-o", s(&keep)], "that is the input"),
@@ -239,8 +249,9 @@ fn sigterm_finishes_a_playable_file_with_what_was_segmented() {
         .args(["-TERM", &child.id().to_string()])
         .status()
         .unwrap();
-    let (ok, err) = stderr.finish(child, Duration::from_secs(60));
-    assert!(ok, "{err}");
+    let (status, err) = stderr.finish_status(child, Duration::from_secs(60));
+    // 128 + SIGTERM, once the file is finished.
+    assert_eq!(status.code(), Some(143), "{err}");
     assert!(err.contains("interrupted: finishing"), "{err}");
     assert!(!partial.exists(), "the partial file is left: {err}");
     let frames = count_video_frames(&out);
@@ -557,7 +568,8 @@ fn serve_loop_plays_the_file_on_and_on() {
     stderr.wait_for("in a loop at", Duration::from_secs(30));
     let frames = pull_rtsp_frames(&url, SAMPLE_FRAMES + 30, Duration::from_secs(60));
     interrupt(&child);
-    let (ok, err) = stderr.finish(child, Duration::from_secs(30));
+    let (status, err) = stderr.finish_status(child, Duration::from_secs(30));
+    let ok = interrupted_cleanly(status);
     assert_eq!(frames.len(), SAMPLE_FRAMES + 30, "{err}");
     assert!(ok, "{err}");
 }
@@ -586,8 +598,9 @@ fn sigint_while_the_model_loads_stops_at_once_and_leaves_nothing() {
     stderr.wait_for("loading model.onnx", Duration::from_secs(30));
     let t0 = std::time::Instant::now();
     interrupt(&child);
-    let (ok, err) = stderr.finish(child, Duration::from_secs(30));
-    assert!(!ok, "{err}");
+    let (status, err) = stderr.finish_status(child, Duration::from_secs(30));
+    // 128 + SIGINT, nothing written.
+    assert_eq!(status.code(), Some(130), "{err}");
     assert!(err.contains("interrupted while loading the model"), "{err}");
     assert!(
         t0.elapsed() < Duration::from_secs(10),
@@ -738,7 +751,8 @@ fn segment_time_splits_a_recording_into_playable_files() {
     }
     assert!(files >= 3, "{files} files: {err}");
     assert_eq!(total, SAMPLE_FRAMES, "{err}");
-    // Never over an earlier run's files.
+    // Never over an earlier run's files: a second run goes on after them.
+    let first = std::fs::read(dir.join("rec_00000.mp4")).unwrap();
     let (ok, _, err) = beitseg(&[
         "run",
         s(&sample("sample.mp4")),
@@ -747,7 +761,9 @@ fn segment_time_splits_a_recording_into_playable_files() {
         "-o",
         s(&target),
     ]);
-    assert!(!ok && err.contains("already exists"), "{err}");
+    assert!(ok, "{err}");
+    assert_eq!(std::fs::read(dir.join("rec_00000.mp4")).unwrap(), first);
+    assert!(dir.join(&format!("rec_{files:05}.mp4")).exists(), "{err}");
 }
 
 /// A folder of photos in, one class-id PNG out per photo (sizes differ; one model load), each

@@ -469,7 +469,18 @@ pub fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> Result<(),
 }
 
 /// Waits (bounded) for the child; returns (success, stderr).
-pub fn finish(mut child: Child, limit: Duration) -> (bool, String) {
+pub fn finish(child: Child, limit: Duration) -> (bool, String) {
+    let (status, err) = finish_status(child, limit);
+    (status.success(), err)
+}
+
+/// A run stopped by Ctrl-C that finished its outputs exits 130 (128 + SIGINT).
+pub fn interrupted_cleanly(status: std::process::ExitStatus) -> bool {
+    status.code() == Some(130)
+}
+
+/// Waits (bounded) for the child; returns (its exit status, stderr).
+pub fn finish_status(mut child: Child, limit: Duration) -> (std::process::ExitStatus, String) {
     let stderr = |child: &mut Child| {
         let mut err = String::new();
         child
@@ -483,7 +494,7 @@ pub fn finish(mut child: Child, limit: Duration) -> (bool, String) {
     let t0 = Instant::now();
     loop {
         if let Some(status) = child.try_wait().unwrap() {
-            return (status.success(), stderr(&mut child));
+            return (status, stderr(&mut child));
         }
         if t0.elapsed() > limit {
             let _ = child.kill();

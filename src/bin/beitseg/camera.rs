@@ -129,8 +129,16 @@ impl Camera {
         let rtspsrc = pipeline
             .by_name("camera")
             .context("camera pipeline without its rtspsrc")?;
-        // Set as a property, not in the description: a URL may hold any character.
-        rtspsrc.set_property("location", &self.options.url);
+        // Set as a property, not in the description: a URL may hold any character. Its
+        // credentials go to rtspsrc's own properties (decoded), never in a URL it logs.
+        match gstbeitseg::secrets::split_credentials(&self.options.url) {
+            Some((bare, user, password)) => {
+                rtspsrc.set_property("location", &bare);
+                rtspsrc.set_property("user-id", &user);
+                rtspsrc.set_property("user-pw", &password);
+            }
+            None => rtspsrc.set_property("location", &self.options.url),
+        }
         self.goodbye = Arc::default();
         self.draining = false;
         Self::hold_goodbye(&rtspsrc, self.goodbye.clone());

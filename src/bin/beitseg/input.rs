@@ -45,12 +45,13 @@ pub(crate) fn model_of(args: &crate::args::RunArgs) -> Option<PathBuf> {
 pub(crate) fn model_label(args: &crate::args::RunArgs) -> PathBuf {
     match (&args.element.server, model_of(args)) {
         (Some(url), _) => PathBuf::from(format!(
-            "{} on {url}",
+            "{} on {}",
             args.element.server_model.clone().unwrap_or_else(|| {
                 model_of(args)
                     .and_then(|m| m.file_stem().map(|s| s.to_string_lossy().into_owned()))
                     .unwrap_or_default()
-            })
+            }),
+            crate::secrets::masked(url)
         )),
         (None, Some(m)) => m,
         (None, None) => default_model(),
@@ -146,7 +147,9 @@ impl Input {
                 "filesrc name=in location={} ! decodebin name=dec",
                 quoted(&p.display().to_string())
             ),
-            Input::Uri(u) => format!("uridecodebin name=dec uri={}", quoted(u)),
+            // Its URI is set as a property, its credentials as the source's (see
+            // crate::record), never in this text (GStreamer's debug log prints it).
+            Input::Uri(_) => "uridecodebin name=dec".to_string(),
             Input::V4l2(d) => format!(
                 "v4l2src name=in device={} ! decodebin name=dec",
                 quoted(&d.display().to_string())

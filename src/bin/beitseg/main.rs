@@ -99,7 +99,21 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // --help and --version go to stdout; a mistake to stderr, masked (clap quotes the
+            // value it refuses, which may be a camera URL with its password).
+            let text = e.render().to_string();
+            if e.use_stderr() {
+                say!("{}", secrets::masked(text.trim_end()));
+            } else {
+                console::stdout(text);
+            }
+            console::flush(std::time::Duration::from_secs(2));
+            return ExitCode::from(e.exit_code().clamp(0, 255) as u8);
+        }
+    };
     let result = gst::init()
         .map_err(|e| anyhow!("cannot initialise GStreamer: {e}"))
         .and_then(|()| {

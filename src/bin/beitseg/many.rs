@@ -46,19 +46,21 @@ pub fn run(args: &RunArgs) -> Result<()> {
         let handles: Vec<_> = runs
             .iter()
             .zip(pools)
-            .map(|(one, pool)| {
+            .enumerate()
+            .map(|(i, (one, pool))| {
                 let context = RunContext {
                     shutdown: shutdown.clone(),
                     lines: Some(lines.clone()),
                     pool: Some(pool),
                     metrics: metrics.as_ref().map(|m| m.registry.clone()),
+                    index: i + 1,
                 };
                 let lines = lines.clone();
                 scope.spawn(move || match run_one(one, &context) {
                     Ok(()) => false,
                     Err(e) => {
                         let line = crate::secrets::masked(&format!("{e:#}"));
-                        lines.suspend(|| say!("error: {line}"));
+                        lines.suspend(|| say!("error: [{}] {line}", i + 1));
                         true
                     }
                 })

@@ -26,7 +26,7 @@ struct Reading {
     reconnects: u32,
 }
 
-type Inputs = Arc<Mutex<Vec<(String, Arc<Mutex<Reading>>)>>>;
+type Inputs = Arc<Mutex<Vec<((usize, String), Arc<Mutex<Reading>>)>>>;
 
 /// The inputs of a run, as the metrics page shows them.
 #[derive(Default)]
@@ -121,7 +121,7 @@ const POOL_GAUGES: [(&str, &str, &str); 3] = [
 
 impl prometheus_client::collector::Collector for Collector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> std::fmt::Result {
-        let inputs: Vec<(String, Reading)> = self
+        let inputs: Vec<((usize, String), Reading)> = self
             .0
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -140,16 +140,16 @@ impl prometheus_client::collector::Collector for Collector {
         for (name, help, field) in COUNTERS {
             let counter = ConstCounter::new(0u64);
             let mut metric = encoder.encode_descriptor(name, help, None, counter.metric_type())?;
-            for (label, r) in &inputs {
-                let labels = [("input", escape(label))];
+            for ((index, label), r) in &inputs {
+                let labels = [("input", escape(label)), ("index", index.to_string())];
                 ConstCounter::new(value(r, field) as u64).encode(metric.encode_family(&labels)?)?;
             }
         }
         for (name, help, field) in GAUGES {
             let mut metric =
                 encoder.encode_descriptor(name, help, None, ConstGauge::new(0.0).metric_type())?;
-            for (label, r) in &inputs {
-                let labels = [("input", escape(label))];
+            for ((index, label), r) in &inputs {
+                let labels = [("input", escape(label)), ("index", index.to_string())];
                 ConstGauge::new(value(r, field)).encode(metric.encode_family(&labels)?)?;
             }
         }
@@ -180,13 +180,13 @@ impl prometheus_client::collector::Collector for Collector {
 }
 
 impl Registry {
-    /// Adds an input, labelled `label` (already masked).
-    pub fn add(&self, label: &str) -> InputMetrics {
+    /// Adds the run's input number `index` (1, 2, …), labelled `label` (already masked).
+    pub fn add(&self, index: usize, label: &str) -> InputMetrics {
         let reading = Arc::new(Mutex::new(Reading::default()));
         self.inputs
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .push((label.to_string(), reading.clone()));
+            .push(((index, label.to_string()), reading.clone()));
         InputMetrics(reading)
     }
 
@@ -339,8 +339,8 @@ mod tests {
     fn the_page_has_a_row_per_input_and_pool() {
         gst::init().unwrap();
         let registry = Registry::default();
-        let a = registry.add("rtsp://***@cam/a \"x\"");
-        registry.add("b.mp4");
+        let a = registry.add(1, "rtsp://***@cam/a \"x\"");
+        registry.add(2, "b.mp4");
         a.update(
             &gst::Structure::builder("beitseg-stats")
                 .field("frames-in", 12u64)
@@ -353,12 +353,16 @@ mod tests {
             3,
         );
         let page = registry.render();
-        assert!(page.contains("beitseg_frames_in_total{input=\"rtsp://***@cam/a \\\"x\\\"\"} 12\n"));
-        assert!(page.contains("beitseg_frames_out_total{input=\"b.mp4\"} 0\n"));
-        assert!(
-            page.contains("beitseg_reconnections_total{input=\"rtsp://***@cam/a \\\"x\\\"\"} 3\n")
-        );
-        assert!(page.contains("beitseg_queue_depth{input=\"rtsp://***@cam/a \\\"x\\\"\"} 2.0\n"));
+        assert!(page.contains(
+            "beitseg_frames_in_total{input=\"rtsp://***@cam/a \\\"x\\\"\",index=\"1\"} 12\n"
+        ));
+        assert!(page.contains("beitseg_frames_out_total{input=\"b.mp4\",index=\"2\"} 0\n"));
+        assert!(page.contains(
+            "beitseg_reconnections_total{input=\"rtsp://***@cam/a \\\"x\\\"\",index=\"1\"} 3\n"
+        ));
+        assert!(page.contains(
+            "beitseg_queue_depth{input=\"rtsp://***@cam/a \\\"x\\\"\",index=\"1\"} 2.0\n"
+        ));
         assert!(page.contains("beitseg_pool_batch_fill{pool=\"pool-1\"} 0.5\n"));
         assert!(page.contains("# TYPE beitseg_fps gauge\n"));
         assert!(page.contains("# TYPE beitseg_frames_in counter\n"));

@@ -86,6 +86,11 @@ pub(crate) fn plan(args: &RunArgs, input: &Input, size: Option<(u32, u32)>) -> R
             bail!("--segment-time: splits .mp4, .mkv and .webm video outputs only");
         }
     }
+    if !matches!(output, Output::Rtsp(_))
+        && (args.access.rtsp_user.is_some() || args.access.rtsp_password_file.is_some())
+    {
+        bail!("--rtsp-user and --rtsp-password-file protect an rtsp:// output, not {output_arg}");
+    }
     if let Output::Rtsp(endpoint) = &output {
         if let Input::Rtsp(url) = input {
             if endpoint.serves(url) {

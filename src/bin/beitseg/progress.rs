@@ -104,10 +104,12 @@ impl Progress {
     /// A spinner with the elapsed time while the element loads the model (the state change
     /// that loads it blocks this thread); one plain line without a terminal.
     pub(crate) fn loading(model: &Path) -> indicatif::ProgressBar {
-        let name = model.file_name().map_or_else(
-            || model.display().to_string(),
-            |n| n.to_string_lossy().into_owned(),
-        );
+        // A file by its name; a served model ("NAME on grpc://HOST:PORT") whole.
+        let shown = model.display().to_string();
+        let name = match model.file_name() {
+            Some(n) if !shown.contains("://") => n.to_string_lossy().into_owned(),
+            _ => shown,
+        };
         if !std::io::stderr().is_terminal() {
             say!("loading {name}");
             return indicatif::ProgressBar::hidden();

@@ -171,6 +171,9 @@ fn build(args: &RunArgs, input: &Input, plan: &Plan, ctx: &RunContext) -> Result
         // change of size, are checked here.
         args.max_resolution.guard(&dec);
     }
+    if let (Input::Uri(uri), Some(dec)) = (input, pipeline.by_name("dec")) {
+        hand_credentials(&dec, uri);
+    }
     if let Some(steady) = pipeline.by_name("steady") {
         crate::plan::keep_first_size(&steady);
     }
@@ -209,7 +212,6 @@ fn build(args: &RunArgs, input: &Input, plan: &Plan, ctx: &RunContext) -> Result
         }
         _ => None,
     };
-    let _ = input;
     Ok(Built {
         pipeline,
         seg,
@@ -217,6 +219,25 @@ fn build(args: &RunArgs, input: &Input, plan: &Plan, ctx: &RunContext) -> Result
         restream,
         limit_reached,
     })
+}
+
+/// Points a uridecodebin at `uri` without its credentials, which its source (souphttpsrc…)
+/// gets as its `user-id` / `user-pw`: never in a URL that GStreamer logs or posts.
+fn hand_credentials(dec: &gst::Element, uri: &str) {
+    let Some((bare, user, password)) = gstbeitseg::secrets::split_credentials(uri) else {
+        dec.set_property("uri", uri);
+        return;
+    };
+    dec.set_property("uri", &bare);
+    dec.connect("source-setup", false, move |values| {
+        let source = values[1].get::<gst::Element>().ok()?;
+        for (property, value) in [("user-id", &user), ("user-pw", &password)] {
+            if source.find_property(property).is_some() {
+                source.set_property(property, value);
+            }
+        }
+        None
+    });
 }
 
 /// Loads the model (starting the pipeline) and watches the run until it ends: progress,
@@ -239,8 +260,9 @@ fn watch(
     };
     let (pipeline, bus, seg, shutdown) = (&built.pipeline, &built.bus, &built.seg, &ctx.shutdown);
     let label = crate::secrets::masked(&args.input);
-    let mut progress = Progress::new(input.is_live(), ctx.lines.as_ref(), &label);
-    let metrics = ctx.metrics.as_ref().map(|m| m.add(&label));
+    let shown = format!("[{}] {label}", ctx.index);
+    let mut progress = Progress::new(input.is_live(), ctx.lines.as_ref(), &shown);
+    let metrics = ctx.metrics.as_ref().map(|m| m.add(ctx.index, &label));
     let report = |stats: &gst::Structure, camera: Option<&Camera>| {
         if let Some(m) = &metrics {
             m.update(stats, camera.map_or(0, |c| c.reconnects));
@@ -432,8 +454,13 @@ fn finish_outputs(built: &Built, camera: Option<&mut Camera>) -> Ending {
         };
         match msg.view() {
             gst::MessageView::Eos(_) => return Ending::Finished,
-            // The failed element repeats itself; an output that fails now cannot finish.
+            // An output that fails now cannot finish.
             gst::MessageView::Error(_) if is_output(&msg, &built.pipeline) => return Ending::Kept,
+            // The input's elements stop one after another, each with its error, and each
+            // aborts the state change again: play on.
+            gst::MessageView::Error(_) => {
+                let _ = built.pipeline.set_state(gst::State::Playing);
+            }
             _ => {}
         }
     }

@@ -246,6 +246,9 @@ pub struct RunContext {
     /// The element's `pool`: inputs with the same model and settings share their workers.
     pub pool: Option<String>,
     pub metrics: Option<Arc<crate::metrics::Registry>>,
+    /// The input's place among the run's inputs (1, 2, …): its `index` label in the metrics
+    /// and its status lines' prefix, telling apart inputs that look alike once masked.
+    pub index: usize,
 }
 
 pub fn run(args: &RunArgs) -> Result<()> {
@@ -258,6 +261,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
         lines: None,
         pool: None,
         metrics: metrics.as_ref().map(|m| m.registry.clone()),
+        index: 1,
     };
     crate::record::run_one(args, &context)
 }

@@ -5,33 +5,14 @@
 //! goes through [`masked`], which shows the userinfo of every URL in a text as `***`: errors,
 //! warnings, status and reconnect lines, the closing line.
 
-/// `text` with the userinfo (`user:password@`) of every URL in it replaced by `***@`.
-pub(crate) fn masked(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(at) = rest.find("://") {
-        let (before, after) = rest.split_at(at + 3);
-        out.push_str(before);
-        // The authority runs to the first '/', '?', '#' or white space.
-        let end = after
-            .find(|c: char| c == '/' || c == '?' || c == '#' || c.is_whitespace())
-            .unwrap_or(after.len());
-        let authority = &after[..end];
-        match authority.rfind('@') {
-            Some(userinfo_end) => {
-                out.push_str("***");
-                out.push_str(&authority[userinfo_end..]);
-            }
-            None => out.push_str(authority),
-        }
-        rest = &after[end..];
-    }
-    out.push_str(rest);
-    out
-}
+/// The one masking function (the element's and the metrics' too).
+pub(crate) use gstbeitseg::secrets::masked;
 
 /// `text` with every `${NAME}` replaced by the environment variable NAME (an error names the
-/// variable that is not set, never its value).
+/// variable that is not set, never its value). A value put into a URL's userinfo (before the
+/// `@` of `scheme://user:${P}@host`) is percent-encoded, so that a password holding `@`, `/`,
+/// `:`, `#` or `?` stays a password and cannot move the credentials to another host; it is
+/// decoded again where the credentials are handed to GStreamer.
 pub(crate) fn expand_env(text: &str) -> anyhow::Result<String> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
@@ -44,11 +25,28 @@ pub(crate) fn expand_env(text: &str) -> anyhow::Result<String> {
         let name = &after[..end];
         let value = std::env::var(name)
             .map_err(|_| anyhow::anyhow!("input: the environment variable {name} is not set"))?;
-        out.push_str(&value);
         rest = &after[end + 1..];
+        if in_userinfo(&out, rest) {
+            out.push_str(&gstbeitseg::secrets::encode_userinfo(&value));
+        } else {
+            out.push_str(&value);
+        }
     }
     out.push_str(rest);
     Ok(out)
+}
+
+/// Whether a substitution between `before` and `after` (the template's own text) sits in a
+/// URL's userinfo: after `://`, with no `/` between, and an `@` to come before the next `/`.
+fn in_userinfo(before: &str, after: &str) -> bool {
+    let Some(scheme_end) = before.rfind("://") else {
+        return false;
+    };
+    if before[scheme_end + 3..].contains(['/', '@']) {
+        return false;
+    }
+    let authority_end = after.find('/').unwrap_or(after.len());
+    after[..authority_end].contains('@')
 }
 
 /// The input as given (`${NAME}` expanded), or the first line of `--input-file` (a file others
@@ -73,7 +71,7 @@ pub(crate) fn resolve_input(args: &crate::args::RunArgs) -> anyhow::Result<Strin
 
 #[cfg(test)]
 mod tests {
-    use super::{expand_env, masked};
+    use super::expand_env;
 
     #[test]
     fn environment_variables_fill_in_the_input() {
@@ -91,18 +89,30 @@ mod tests {
     }
 
     #[test]
-    fn userinfo_is_masked_wherever_a_url_appears() {
+    fn a_substituted_password_stays_in_the_userinfo() {
+        // HOME is set in every process; no set_var in a multi-threaded test binary.
+        let home = std::env::var("HOME").unwrap();
+        let encoded = gstbeitseg::secrets::encode_userinfo(&home);
         assert_eq!(
-            masked("error: camera rtsp://admin:s3cret@127.0.0.1:9/stream: Could not open"),
-            "error: camera rtsp://***@127.0.0.1:9/stream: Could not open"
+            expand_env("rtsp://admin:${HOME}@127.0.0.1:1/cam").unwrap(),
+            format!("rtsp://admin:{encoded}@127.0.0.1:1/cam")
         );
         assert_eq!(
-            masked("http://u@h/a http://h/b"),
-            "http://***@h/a http://h/b"
+            expand_env("rtsp://${HOME}@cam/x").unwrap(),
+            format!("rtsp://{encoded}@cam/x")
         );
-        // A password holding '@' or ':' is masked whole.
-        assert_eq!(masked("rtsp://a:b@c:d@[::1]:8554"), "rtsp://***@[::1]:8554");
-        assert_eq!(masked("no url here"), "no url here");
-        assert_eq!(masked("rtsp://cam/x?user=a"), "rtsp://cam/x?user=a");
+        // Elsewhere (a path, a host, a file name) a value is used as it is.
+        assert_eq!(
+            expand_env("rtsp://cam${HOME}").unwrap(),
+            format!("rtsp://cam{home}")
+        );
+        assert_eq!(
+            expand_env("${HOME}/a.mp4").unwrap(),
+            format!("{home}/a.mp4")
+        );
+        assert_eq!(
+            expand_env("rtsp://cam/x@${HOME}").unwrap(),
+            format!("rtsp://cam/x@{home}")
+        );
     }
 }

@@ -58,6 +58,13 @@ impl Endpoint {
         if host.is_empty() {
             bail!("{url}: no host (use 0.0.0.0 to listen on every interface)");
         }
+        if !parsed.username().is_empty() || parsed.password().is_some() {
+            bail!(
+                "{}: credentials in an output URL would not protect it; give --rtsp-user NAME \
+                 and --rtsp-password-file FILE instead",
+                crate::secrets::masked(url)
+            );
+        }
         let port = parsed.port().unwrap_or(8554);
         if port == 0 {
             bail!("{url}: port 0 is not a port to serve on");

@@ -1,0 +1,290 @@
+// Copyright (C) 2026 beitseg developers
+// SPDX-License-Identifier: MIT OR Apache-2.0
+
+//! No password escapes: every byte `beitseg` (and GStreamer's debug log, at level 4) writes is
+//! searched for it, with passwords that hold URL delimiters, passed in the URL, through
+//! `${NAME}`, in a query string, in a server URL, and in values clap refuses.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+
+const LIMIT: Duration = Duration::from_secs(120);
+
+/// `beitseg ARGS` with `env`, GStreamer's log at level 4 into stderr: (exit status, stdout and
+/// stderr together).
+fn everything_written(args: &[&str], env: &[(&str, &str)]) -> (std::process::ExitStatus, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_beitseg"));
+    command
+        .args(args)
+        .env("GST_DEBUG", "4")
+        .env("GST_DEBUG_NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let mut child = command.spawn().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let out = std::thread::spawn(move || {
+        let mut text = String::new();
+        use std::io::Read;
+        let _ = stdout.read_to_string(&mut text);
+        text
+    });
+    let err = Stderr::watch(&mut child);
+    let (status, text) = err.finish_status(child, LIMIT);
+    (status, format!("{}{text}", out.join().unwrap()))
+}
+
+fn assert_hidden(written: &str, secret: &str) {
+    assert!(
+        !written.contains(secret),
+        "{secret:?} was written: {}",
+        written
+            .lines()
+            .filter(|l| l.contains(secret))
+            .take(5)
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
+
+#[test]
+fn passwords_with_url_delimiters_never_escape() {
+    init_gst();
+    let dir = TempDir::new("secrets-delimiters");
+    let out = dir.join("out.mp4");
+    let model = tiny_beit().display().to_string();
+    // Nothing listens there: the camera fails, and says so.
+    let url = |pw: &str| format!("rtsp://admin:{pw}@127.0.0.1:{}/x", free_port());
+    for password in ["Zpw/123", "Zp@ss:w/rd222", "Sp@c/ial#1?"] {
+        let camera = url(password);
+        let (status, written) = everything_written(
+            &[
+                "run",
+                &camera,
+                "-o",
+                out.to_str().unwrap(),
+                "--model",
+                &model,
+                "--give-up-after",
+                "1",
+                "--stall-timeout",
+                "1",
+            ],
+            &[],
+        );
+        assert!(!status.success());
+        assert!(
+            written.contains("error: camera rtsp://***@127.0.0.1:"),
+            "{written}"
+        );
+        for part in password
+            .split(['/', '@', ':', '#', '?'])
+            .filter(|p| p.len() > 2)
+        {
+            assert_hidden(&written, part);
+        }
+    }
+}
+
+#[test]
+fn a_substituted_password_reaches_its_camera_and_nothing_else() {
+    init_gst();
+    let dir = TempDir::new("secrets-substituted");
+    let password = "Sp@c/ial#1?";
+    let file = dir.join("pw.txt");
+    std::fs::write(&file, format!("{password}\n")).unwrap();
+    let port = free_port();
+    let served = format!("rtsp://127.0.0.1:{port}/cam");
+    let mut camera = spawn(&[
+        "serve",
+        sample("sample.mp4").to_str().unwrap(),
+        &served,
+        "--loop",
+        "--rtsp-user",
+        "admin",
+        "--rtsp-password-file",
+        file.to_str().unwrap(),
+    ]);
+    Stderr::watch(&mut camera).wait_for("serving", Duration::from_secs(30));
+    let out = dir.join("out.mp4");
+    let model = tiny_beit().display().to_string();
+    let input = format!("rtsp://admin:${{CAM_PW}}@127.0.0.1:{port}/cam");
+    let (status, written) = everything_written(
+        &[
+            "run",
+            &input,
+            "-o",
+            out.to_str().unwrap(),
+            "--model",
+            &model,
+            "--frames",
+            "5",
+        ],
+        &[("CAM_PW", password)],
+    );
+    assert!(status.success(), "{written}");
+    assert_eq!(count_video_frames(&out), 5);
+    assert_hidden(&written, "Sp@c");
+    assert_hidden(&written, "ial#1");
+    // A value that would move the credentials elsewhere stays a (wrong) password.
+    let (status, written) = everything_written(
+        &[
+            "run",
+            &input,
+            "-o",
+            dir.join("evil.mp4").to_str().unwrap(),
+            "--model",
+            &model,
+            "--frames",
+            "5",
+            "--give-up-after",
+            "2",
+            "-y",
+        ],
+        &[("CAM_PW", "x@evil:1/")],
+    );
+    let _ = camera.kill();
+    let _ = camera.wait();
+    assert!(!status.success(), "{written}");
+    assert!(!written.contains("evil"), "{written}");
+    assert!(written.contains(&format!("127.0.0.1:{port}")), "{written}");
+}
+
+#[test]
+fn server_query_and_refused_values_are_masked() {
+    init_gst();
+    let dir = TempDir::new("secrets-server");
+    let out = dir.join("out.mp4");
+    let model = tiny_beit().display().to_string();
+    let port = free_port();
+    // An inference server with credentials that does not answer.
+    let (status, written) = everything_written(
+        &[
+            "run",
+            "test",
+            "--frames",
+            "2",
+            "-o",
+            out.to_str().unwrap(),
+            "--model",
+            &model,
+            "--server",
+            &format!("grpc://bob:SrvPw_2@127.0.0.1:{port}"),
+            "--server-model",
+            "m",
+        ],
+        &[],
+    );
+    assert!(!status.success());
+    assert!(written.contains("grpc://***@127.0.0.1"), "{written}");
+    assert_hidden(&written, "SrvPw_2");
+    // Credentials in a query string.
+    let (status, written) = everything_written(
+        &[
+            "run",
+            &format!("http://127.0.0.1:{port}/clip.mp4?user=admin&Password=QueryPw7"),
+            "-o",
+            out.to_str().unwrap(),
+            "--model",
+            &model,
+        ],
+        &[],
+    );
+    assert!(!status.success());
+    assert_hidden(&written, "QueryPw7");
+    // A value clap refuses, quoted in its error.
+    let (status, written) = everything_written(
+        &["run", "test", "--transport", "rtsp://admin:ClapPw1@cam/x"],
+        &[],
+    );
+    assert_eq!(status.code(), Some(2), "{written}");
+    assert!(written.contains("invalid value"), "{written}");
+    assert_hidden(&written, "ClapPw1");
+}
+
+#[test]
+fn the_element_masks_the_server_it_names() {
+    let server = format!("grpc://bob:ElemPw5@127.0.0.1:{}", free_port());
+    let out = Command::new("gst-launch-1.0")
+        .args([
+            "videotestsrc",
+            "num-buffers=1",
+            "!",
+            "videoconvert",
+            "!",
+            "beitseg",
+            &format!("model={}", tiny_beit().display()),
+            &format!("server={server}"),
+            "server-model=m",
+            "!",
+            "fakesink",
+        ])
+        .env("GST_PLUGIN_PATH", root().join("target/release"))
+        .output()
+        .unwrap();
+    let written = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!out.status.success());
+    assert!(written.contains("grpc://***@127.0.0.1"), "{written}");
+    assert_hidden(&written, "ElemPw5");
+}
+
+#[test]
+fn credentials_on_an_output_are_refused_not_dropped() {
+    init_gst();
+    let dir = TempDir::new("secrets-output");
+    let model = tiny_beit().display().to_string();
+    let port = free_port();
+    let (status, written) = everything_written(
+        &[
+            "run",
+            "test",
+            "-o",
+            &format!("rtsp://admin:OutPw4@127.0.0.1:{port}/x"),
+            "--model",
+            &model,
+        ],
+        &[],
+    );
+    assert!(!status.success());
+    assert!(written.contains("--rtsp-user"), "{written}");
+    assert_hidden(&written, "OutPw4");
+    let (status, written) = everything_written(
+        &[
+            "serve",
+            sample("sample.mp4").to_str().unwrap(),
+            &format!("rtsp://admin:OutPw4@127.0.0.1:{port}/x"),
+        ],
+        &[],
+    );
+    assert!(!status.success());
+    assert!(written.contains("--rtsp-user"), "{written}");
+    let file = dir.join("pw.txt");
+    std::fs::write(&file, "pw\n").unwrap();
+    let (status, written) = everything_written(
+        &[
+            "run",
+            "test",
+            "-o",
+            dir.join("out.mp4").to_str().unwrap(),
+            "--model",
+            &model,
+            "--rtsp-user",
+            "viewer",
+            "--rtsp-password-file",
+            file.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(!status.success());
+    assert!(written.contains("protect an rtsp:// output"), "{written}");
+}
