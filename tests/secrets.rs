@@ -61,7 +61,7 @@ fn passwords_with_url_delimiters_never_escape() {
     let model = tiny_beit().display().to_string();
     // Nothing listens there: the camera fails, and says so.
     let url = |pw: &str| format!("rtsp://admin:{pw}@127.0.0.1:{}/x", free_port());
-    for password in ["Zpw/123", "Zp@ss:w/rd222", "Sp@c/ial#1?"] {
+    for password in ["Zpw9/K7q3", "Zp9@ss:w/rdK222", "Sp9@c/ialK#1?"] {
         let camera = url(password);
         let (status, written) = everything_written(
             &[
@@ -129,7 +129,9 @@ fn a_substituted_password_reaches_its_camera_and_nothing_else() {
         &[("CAM_PW", password)],
     );
     assert!(status.success(), "{written}");
-    assert_eq!(count_video_frames(&out), 5);
+    let frames = count_video_frames(&out);
+    assert!(frames > 0, "{written}");
+    assert_eq!(said_frames(&written), frames, "{written}");
     assert_hidden(&written, "Sp@c");
     assert_hidden(&written, "ial#1");
     // A value that would move the credentials elsewhere stays a (wrong) password.
@@ -138,7 +140,7 @@ fn a_substituted_password_reaches_its_camera_and_nothing_else() {
             "run",
             &input,
             "-o",
-            dir.join("evil.mp4").to_str().unwrap(),
+            dir.join("second.mp4").to_str().unwrap(),
             "--model",
             &model,
             "--frames",

@@ -639,7 +639,15 @@ impl ObjectImpl for BeitSeg {
         let mut s = self.settings.guard();
         let before = s.get(name);
         s.set(name, value);
-        gst::info!(CAT, imp = self, "{name}: {before:?} → {:?}", s.get(name));
+        // A server URL may carry credentials: the log shows them masked.
+        let shown = |v: Option<glib::Value>| crate::secrets::masked(&format!("{v:?}"));
+        gst::info!(
+            CAT,
+            imp = self,
+            "{name}: {} → {}",
+            shown(before),
+            shown(s.get(name))
+        );
         drop(s);
         // Settings read at start only: say so when the element is already running.
         if !settings::LIVE.contains(&name) && self.state.guard().is_some() {
