@@ -290,3 +290,153 @@ fn credentials_on_an_output_are_refused_not_dropped() {
     assert!(!status.success());
     assert!(written.contains("protect an rtsp:// output"), "{written}");
 }
+
+/// A self-signed certificate for 127.0.0.1 and its key, as a quick server setup makes them.
+fn self_signed(dir: &TempDir, name: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let (cert, key) = (
+        dir.join(&format!("{name}.pem")),
+        dir.join(&format!("{name}-key.pem")),
+    );
+    let out = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args([
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    (cert, key)
+}
+
+#[test]
+fn certificate_and_key_files_are_checked_before_anything_starts() {
+    init_gst();
+    let dir = TempDir::new("secrets-tls-files");
+    let (ca, cert, key) = certificates(&dir);
+    let (own, own_key) = self_signed(&dir, "own");
+    let text = dir.join("notes.txt");
+    std::fs::write(&text, "not a certificate\n").unwrap();
+    let model = tiny_beit().display().to_string();
+    let clip = sample("sample.mp4").display().to_string();
+    let run = |extra: &[&str]| {
+        let mut args = vec!["run", "test", "--frames", "1", "--model", &model];
+        args.extend_from_slice(extra);
+        everything_written(&args, &[])
+    };
+    let s = |p: &std::path::Path| p.to_str().unwrap().to_string();
+    let server = format!("grpc://127.0.0.1:{}", free_port());
+    let out = dir.join("x.mp4");
+    for (ca_file, says) in [
+        (&text, "not a PEM certificate"),
+        (&own, "self-signed certificate, not a certificate authority"),
+        (&cert, "a server's certificate, not the authority"),
+    ] {
+        let (status, written) = run(&[
+            "--server",
+            &server,
+            "--server-model",
+            "m",
+            "--server-ca",
+            &s(ca_file),
+            "-o",
+            &s(&out),
+        ]);
+        assert!(!status.success());
+        assert!(written.contains(says), "{says}: {written}");
+        assert!(!written.contains("loading"), "{written}");
+    }
+    // A key that is not the certificate's, and one that is not PEM.
+    let port = free_port();
+    let url = format!("rtsps://127.0.0.1:{port}/x");
+    for (k, says) in [
+        (&own_key, "is not the key of"),
+        (&text, "not a PEM private key"),
+    ] {
+        let (status, written) = everything_written(
+            &[
+                "serve",
+                &clip,
+                &url,
+                "--tls-cert",
+                &s(&cert),
+                "--tls-key",
+                &s(k),
+            ],
+            &[],
+        );
+        assert!(!status.success());
+        assert!(written.contains(says), "{says}: {written}");
+    }
+    // A key others can read is a warning (the pair is good: the run goes on to serve).
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let mut child = spawn(&[
+        "serve",
+        &clip,
+        &url,
+        "--tls-cert",
+        &s(&cert),
+        "--tls-key",
+        &s(&key),
+    ]);
+    let err = Stderr::watch(&mut child);
+    err.wait_for("serving", Duration::from_secs(30));
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        err.text().contains("can be read by other users"),
+        "{}",
+        err.text()
+    );
+    let _ = ca;
+}
+
+#[test]
+fn an_rtsps_camera_is_trusted_through_its_authority_and_says_tls_when_not() {
+    init_gst();
+    let dir = TempDir::new("secrets-rtsps-input");
+    let (ca, cert, key) = certificates(&dir);
+    let port = free_port();
+    let url = format!("rtsps://127.0.0.1:{port}/cam");
+    let mut camera = spawn(&[
+        "serve",
+        sample("sample.mp4").to_str().unwrap(),
+        &url,
+        "--loop",
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+    ]);
+    Stderr::watch(&mut camera).wait_for("serving", Duration::from_secs(30));
+    let model = tiny_beit().display().to_string();
+    let out = dir.join("x.mp4");
+    let record = |extra: &[&str]| {
+        let mut args = vec!["run", &url, "--model", &model, "--frames", "5", "-y"];
+        let o = out.display().to_string();
+        args.extend_from_slice(&["-o", &o, "--give-up-after", "5"]);
+        args.extend_from_slice(extra);
+        everything_written(&args, &[])
+    };
+    let (status, written) = record(&[]);
+    assert!(!status.success(), "{written}");
+    assert!(
+        written.contains("TLS: the camera's certificate is not trusted")
+            && written.contains("--ca"),
+        "{written}"
+    );
+    let (status, written) = record(&["--ca", ca.to_str().unwrap()]);
+    let _ = camera.kill();
+    let _ = camera.wait();
+    assert!(status.success(), "{written}");
+    assert!(count_video_frames(&out) > 0, "{written}");
+}

@@ -133,6 +133,9 @@ pub struct RunArgs {
     /// Leave the input's audio out (by default its first audio stream is kept).
     #[arg(long)]
     pub no_audio: bool,
+    /// An rtsps:// camera: a certificate authority (PEM) to trust besides the system's.
+    #[arg(long, value_name = "FILE")]
+    pub ca: Option<PathBuf>,
     /// Refuse input frames larger than WIDTHxHEIGHT (in either orientation), checked before
     /// they are decoded: a camera or server cannot make the process allocate without bound.
     /// `none`: no limit.

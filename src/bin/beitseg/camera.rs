@@ -36,6 +36,8 @@ pub struct CameraOptions {
     pub give_up: Option<Duration>,
     /// Larger frames end the run (a camera does not change its mind by reconnecting).
     pub max_resolution: crate::limits::MaxResolution,
+    /// rtsps://: a certificate authority to trust besides the system's.
+    pub ca: Option<std::path::PathBuf>,
 }
 
 enum Link {
@@ -71,6 +73,8 @@ pub struct Camera {
     pub reconnects: u32,
     /// Why the camera's stream was refused (see [`crate::limits::MaxResolution::guard`]).
     refused: Arc<Mutex<Option<String>>>,
+    /// Why the camera's TLS certificate was not accepted, if it was not.
+    untrusted: Arc<Mutex<Option<String>>>,
 }
 
 /// How long the last packets of a camera may trail its RTCP BYE.
@@ -94,6 +98,7 @@ impl Camera {
             draining: false,
             reconnects: 0,
             refused: Arc::default(),
+            untrusted: Arc::default(),
         };
         camera.connect()?;
         Ok(camera)
@@ -139,6 +144,7 @@ impl Camera {
             }
             None => rtspsrc.set_property("location", &self.options.url),
         }
+        self.trust(&rtspsrc)?;
         self.goodbye = Arc::default();
         self.draining = false;
         Self::hold_goodbye(&rtspsrc, self.goodbye.clone());
@@ -201,6 +207,33 @@ impl Camera {
         }
         self.pipeline = Some(pipeline);
         self.link = Link::Up;
+        Ok(())
+    }
+
+    /// rtsps://: trusts `--ca` besides the system's authorities, and notes why a certificate
+    /// was not accepted (rtspsrc itself only says "Failed to connect").
+    fn trust(&mut self, rtspsrc: &gst::Element) -> Result<()> {
+        use gst_rtsp_server::gio;
+        if let Some(ca) = &self.options.ca {
+            let database = gio::TlsFileDatabase::new(ca)
+                .map_err(|e| anyhow::anyhow!("--ca {}: {e}", ca.display()))?;
+            rtspsrc.set_property("tls-database", database.upcast::<gio::TlsDatabase>());
+        }
+        let untrusted = self.untrusted.clone();
+        let has_ca = self.options.ca.is_some();
+        // Called only once the certificate failed the checks.
+        rtspsrc.connect("accept-certificate", false, move |values| {
+            let flags = values[3].get::<gio::TlsCertificateFlags>().ok()?;
+            let advice = if has_ca {
+                "is --ca the authority that signed it?"
+            } else {
+                "give the authority that signed it with --ca FILE"
+            };
+            *untrusted.lock().unwrap_or_else(|p| p.into_inner()) = Some(format!(
+                "TLS: the camera's certificate is not trusted ({flags:?}); {advice}"
+            ));
+            Some(false.to_value())
+        });
         Ok(())
     }
 
@@ -306,6 +339,16 @@ impl Camera {
                         .unwrap_or_else(|p| p.into_inner())
                         .clone();
                     if let Some(why) = refused {
+                        self.disconnect();
+                        bail!("camera {}: {why}", self.shown());
+                    }
+                    let untrusted = self
+                        .untrusted
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .take();
+                    if let Some(why) = untrusted {
+                        // Reconnecting would not change the certificate.
                         self.disconnect();
                         bail!("camera {}: {why}", self.shown());
                     }

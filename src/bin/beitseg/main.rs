@@ -28,6 +28,7 @@ mod record;
 mod run;
 mod secrets;
 mod server;
+mod tls;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -131,6 +132,9 @@ fn main() -> ExitCode {
                 server_ca,
             } => {
                 let _ = provider;
+                if let Some(ca) = server_ca {
+                    tls::check_authority("--server-ca", ca)?;
+                }
                 inspect::inspect_served(
                     url,
                     &model.to_string_lossy(),

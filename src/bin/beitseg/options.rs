@@ -116,6 +116,18 @@ pub(crate) fn configure(
 
 /// Checks the options that need no pipeline.
 pub(crate) fn check_args(args: &RunArgs) -> Result<()> {
+    if let Some(ca) = &args.element.server_ca {
+        crate::tls::check_authority("--server-ca", ca)?;
+    }
+    if let Some(ca) = &args.ca {
+        if !args.input.to_ascii_lowercase().starts_with("rtsps://") {
+            bail!(
+                "--ca {}: trusts an rtsps:// camera's authority; the input is not one",
+                ca.display()
+            );
+        }
+        crate::tls::check_authority("--ca", ca)?;
+    }
     if !(0.0..=1.0).contains(&args.alpha) {
         bail!("--alpha {}: must be between 0 and 1", args.alpha);
     }

@@ -412,6 +412,7 @@ fn start_camera(
         stall: seconds("--stall-timeout", args.stall_timeout.max(0.5))?,
         give_up,
         max_resolution: args.max_resolution,
+        ca: args.ca.clone(),
     };
     Camera::new(options, target).map(Some)
 }

@@ -188,6 +188,9 @@ impl Access {
             (_, _, true) => bail!("rtsps:// needs --tls-cert FILE and --tls-key FILE"),
             (_, _, false) => bail!("--tls-cert and --tls-key serve rtsps://…, not rtsp://"),
         };
+        if let Some((cert, key)) = &tls {
+            crate::tls::check_pair(cert, key)?;
+        }
         if user.is_none() && !endpoint.loopback() {
             say!(
                 "warning: {}://{}:{}{} is open to anyone who can reach port {}: no --rtsp-user{}",
