@@ -11,9 +11,10 @@ const SECRET_KEYS: [&str; 8] = [
     "password", "passwd", "pass", "pwd", "token", "key", "auth", "secret",
 ];
 
-/// Characters that end a URL inside a text.
+/// Characters that end a URL inside a text (none of them may stand in a URL unencoded; `'`
+/// may, in a password).
 fn ends_url(c: char) -> bool {
-    c.is_whitespace() || matches!(c, '"' | '\'' | '<' | '>' | '`')
+    c.is_whitespace() || matches!(c, '"' | '<' | '>' | '`')
 }
 
 /// `text` with the credentials of every URL in it replaced by `***`: everything between

@@ -151,7 +151,10 @@ fn a_config_gives_each_input_its_own_output_and_one_failure_stops_only_itself() 
     assert!(!ok, "{err}");
     assert!(err.contains("error: 1 of 3 inputs failed"), "{err}");
     assert!(
-        err.contains(&format!("error: camera rtsp://***@127.0.0.1:{dead}/cam")),
+        // The third input, by its number.
+        err.contains(&format!(
+            "error: [3] camera rtsp://***@127.0.0.1:{dead}/cam"
+        )),
         "{err}"
     );
     assert!(!err.contains("s3cret"), "{err}");

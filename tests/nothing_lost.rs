@@ -68,6 +68,21 @@ fn run(args: &[&str]) -> (std::process::ExitStatus, String) {
     err.finish_status(child, LIMIT)
 }
 
+/// `beitseg run INPUT -o TARGET --model (tiny BEiT) EXTRA…`, to its end.
+fn run_into(input: &Path, target: &Path, extra: &[&str]) -> (std::process::ExitStatus, String) {
+    let m = model();
+    let mut args = vec![
+        "run",
+        input.to_str().unwrap(),
+        "-o",
+        target.to_str().unwrap(),
+        "--model",
+        &m,
+    ];
+    args.extend_from_slice(extra);
+    run(&args)
+}
+
 #[test]
 fn a_stream_that_changes_size_is_recorded_whole_at_its_first_size() {
     init_gst();
@@ -75,14 +90,7 @@ fn a_stream_that_changes_size_is_recorded_whole_at_its_first_size() {
     let input = switching_clip(&dir);
     for ext in ["mp4", "mkv"] {
         let out = dir.join(&format!("r.{ext}"));
-        let (status, err) = run(&[
-            "run",
-            input.to_str().unwrap(),
-            "-o",
-            out.to_str().unwrap(),
-            "--model",
-            &model(),
-        ]);
+        let (status, err) = run_into(&input, &out, &[]);
         assert!(status.success(), "{ext}: {err}");
         let sizes = frame_sizes(&out);
         assert_eq!(sizes.len(), 40, "{ext}: {err}");
@@ -97,16 +105,7 @@ fn max_resolution_holds_at_every_change_of_size() {
     let dir = TempDir::new("switch-limit");
     let input = switching_clip(&dir);
     let out = dir.join("r.mp4");
-    let (status, err) = run(&[
-        "run",
-        input.to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-        "--model",
-        &model(),
-        "--max-resolution",
-        "400x300",
-    ]);
+    let (status, err) = run_into(&input, &out, &["--max-resolution", "400x300"]);
     assert!(!status.success(), "{err}");
     assert!(
         err.contains("640x480 frames are larger than --max-resolution 400x300"),
@@ -340,16 +339,9 @@ fn a_restarted_segment_recording_goes_on_after_its_own_files() {
     let input = clip(&dir, "in.mp4", 50, 25, false);
     let target = dir.join("rec.mp4");
     let record = |extra: &[&str]| {
-        let mut args = vec![
-            "run",
-            input.to_str().unwrap(),
-            "-o",
-            target.to_str().unwrap(),
-        ];
-        let m = model();
-        args.extend_from_slice(&["--model", &m, "--segment-time", "1"]);
+        let mut args = vec!["--segment-time", "1"];
         args.extend_from_slice(extra);
-        run(&args)
+        run_into(&input, &target, &args)
     };
     let (status, err) = record(&[]);
     assert!(status.success(), "{err}");
@@ -396,18 +388,7 @@ fn outputs_are_replaced_only_with_y_and_their_folders_are_made() {
     let dir = TempDir::new("overwrite");
     let input = clip(&dir, "in.mp4", 5, 25, false);
     let target = dir.join("new/folder/seg.mp4");
-    let once = |extra: &[&str]| {
-        let mut args = vec![
-            "run",
-            input.to_str().unwrap(),
-            "-o",
-            target.to_str().unwrap(),
-        ];
-        let m = model();
-        args.extend_from_slice(&["--model", &m]);
-        args.extend_from_slice(extra);
-        run(&args)
-    };
+    let once = |extra: &[&str]| run_into(&input, &target, extra);
     let (status, err) = once(&[]);
     assert!(status.success(), "{err}");
     let before = std::fs::read(&target).unwrap();
@@ -425,18 +406,7 @@ fn outputs_are_replaced_only_with_y_and_their_folders_are_made() {
     assert_eq!(count_video_frames(&target), 5);
     // A folder of frames: refused, then replaced with -y.
     let frames = dir.join("frames/");
-    let to_folder = |extra: &[&str]| {
-        let mut args = vec![
-            "run",
-            input.to_str().unwrap(),
-            "-o",
-            frames.to_str().unwrap(),
-        ];
-        let m = model();
-        args.extend_from_slice(&["--model", &m]);
-        args.extend_from_slice(extra);
-        run(&args)
-    };
+    let to_folder = |extra: &[&str]| run_into(&input, &frames, extra);
     assert!(to_folder(&[]).0.success());
     let (status, err) = to_folder(&[]);
     assert!(!status.success() && err.contains("-y"), "{err}");

@@ -491,27 +491,26 @@ fn a_served_model_that_returns_class_ids_is_decoded_from_them() {
     assert!(other_same * 2 > other_total, "{shares:?}");
 }
 
-/// The server goes away for good mid-recording: the frames written before are finished, kept
-/// and said, and the run fails once the give-up time has passed.
-#[test]
-fn a_server_gone_for_good_keeps_the_recording() {
-    let server = Mlserver::start("gone");
-    let dir = TempDir::new("remote-gone");
-    let input = clip(&dir, "in.mp4", 300, 25, false);
-    let out = dir.join("out.mp4");
+/// `beitseg run INPUT -o OUT` through `url`'s tiny-beit with `--server-give-up GIVE_UP`, once
+/// it has written 5 frames (its metrics say so).
+fn recording_through(
+    url: &str,
+    input: &std::path::Path,
+    out: &std::path::Path,
+    give_up: &str,
+) -> (Child, Stderr) {
     let port = free_port();
-    let url = server.url();
     let mut child = spawn(&[
         "run",
         input.to_str().unwrap(),
         "--model",
         tiny_beit().to_str().unwrap(),
         "--server",
-        &url,
+        url,
         "--server-model",
         "tiny-beit",
         "--server-give-up",
-        "2",
+        give_up,
         "--metrics",
         &port.to_string(),
         "-o",
@@ -522,6 +521,18 @@ fn a_server_gone_for_good_keeps_the_recording() {
         metric(port, "beitseg_frames_out_total") >= 5.0
     })
     .unwrap_or_else(|()| panic!("no 5 frames: {}", err.text()));
+    (child, err)
+}
+
+/// The server goes away for good mid-recording: the frames written before are finished, kept
+/// and said, and the run fails once the give-up time has passed.
+#[test]
+fn a_server_gone_for_good_keeps_the_recording() {
+    let server = Mlserver::start("gone");
+    let dir = TempDir::new("remote-gone");
+    let input = clip(&dir, "in.mp4", 300, 25, false);
+    let out = dir.join("out.mp4");
+    let (child, err) = recording_through(&server.url(), &input, &out, "2");
     // kill -9.
     drop(server);
     let (status, text) = err.finish_status(child, Duration::from_secs(120));
@@ -541,29 +552,7 @@ fn a_rolling_restart_of_the_server_loses_no_frame() {
     let dir = TempDir::new("remote-rolling");
     let input = clip(&dir, "in.mp4", 60, 25, false);
     let out = dir.join("out.mp4");
-    let port = free_port();
-    let url = server.url();
-    let mut child = spawn(&[
-        "run",
-        input.to_str().unwrap(),
-        "--model",
-        tiny_beit().to_str().unwrap(),
-        "--server",
-        &url,
-        "--server-model",
-        "tiny-beit",
-        "--server-give-up",
-        "300",
-        "--metrics",
-        &port.to_string(),
-        "-o",
-        out.to_str().unwrap(),
-    ]);
-    let err = Stderr::watch(&mut child);
-    wait_until(Duration::from_secs(120), || {
-        metric(port, "beitseg_frames_out_total") >= 5.0
-    })
-    .unwrap_or_else(|()| panic!("no 5 frames: {}", err.text()));
+    let (child, err) = recording_through(&server.url(), &input, &out, "300");
     Command::new("kill")
         .args(["-TERM", &server.child.id().to_string()])
         .status()

@@ -624,19 +624,7 @@ fn an_rtsp_output_with_a_user_lets_in_only_that_user() {
 fn an_rtsps_output_serves_tls_clients_and_refuses_plain_ones() {
     init_gst();
     let dir = TempDir::new("rtsp-tls");
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    let made = std::process::Command::new("openssl")
-        .args([
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
-        ])
-        .arg("/CN=127.0.0.1")
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .unwrap();
-    assert!(made.status.success(), "{made:?}");
+    let (cert, key) = self_signed(&dir, "cert");
     let port = free_port();
     let url = format!("rtsps://127.0.0.1:{port}/seg");
     let (child, stderr) = serve_segmented(

@@ -652,3 +652,29 @@ pub fn certificates(dir: &TempDir) -> (std::path::PathBuf, std::path::PathBuf, s
     ]);
     (ca, cert, key)
 }
+
+/// A self-signed certificate for 127.0.0.1 and its key, as a quick server setup makes them.
+pub fn self_signed(dir: &TempDir, name: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let (cert, key) = (
+        dir.join(&format!("{name}.pem")),
+        dir.join(&format!("{name}-key.pem")),
+    );
+    let out = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args([
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    (cert, key)
+}

@@ -107,7 +107,7 @@ impl Write {
         if !earlier.is_empty() {
             if !overwrite {
                 bail!(
-                    "{what} {}: the folder already holds {} frames (000000.png…) of an earlier                      run; -y (--overwrite) replaces them, or choose another folder",
+                    "{what} {}: the folder already holds {} frames (000000.png…) of an earlier run; -y (--overwrite) replaces them, or choose another folder",
                     dir.display(),
                     earlier.len()
                 );
