@@ -48,6 +48,15 @@ pub fn signal_exit_code() -> Option<u8> {
     }
 }
 
+/// Ends the process at once with `code`, its lines written: no destructor or exit handler runs
+/// (the main thread may be inside ONNX Runtime or GStreamer, whose static destructors would
+/// run beside it).
+fn exit_now(code: i32) -> ! {
+    crate::console::flush(Duration::from_secs(1));
+    // SAFETY: _exit has no preconditions; it ends the process without running any handler.
+    unsafe { libc::_exit(code) }
+}
+
 /// What the signal handler may touch: whether models are still loading, and the partial
 /// files to remove when it stops the process while nothing was segmented.
 #[derive(Default)]
@@ -99,8 +108,7 @@ impl Shutdown {
                     false => format!("; kept as it is on disk: {}", kept.join(", ")),
                 };
                 say!("\ninterrupted twice: stopped at once{kept}");
-                crate::console::flush(Duration::from_secs(1));
-                std::process::exit(128 + first);
+                exit_now(128 + first);
             }
         };
         let loading =
@@ -111,8 +119,7 @@ impl Shutdown {
                 let _ = std::fs::remove_file(p);
             }
             say!("\ninterrupted while loading the model: stopped, nothing written");
-            crate::console::flush(Duration::from_secs(1));
-            std::process::exit(128 + first);
+            exit_now(128 + first);
         }
     }
 
