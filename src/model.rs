@@ -267,16 +267,12 @@ impl Model {
         let remote = crate::remote::RemoteModel::connect(server)?;
         let served = remote.served();
         // Its address as every message shows it: credentials masked.
-        let shown = &crate::remote::ServerRequest {
-            url: crate::secrets::masked(&server.url),
-            ..server.clone()
-        };
-        let server = shown;
+        let url = crate::secrets::masked(&server.url);
         let (Some(output), [input]) = (served.outputs.first(), served.inputs.as_slice()) else {
             bail!(
                 "server {}: model {} has {} inputs and {} outputs; beitseg feeds exactly one \
                  image tensor and reads the first output",
-                server.url,
+                url,
                 server.model,
                 served.inputs.len(),
                 served.outputs.len()
@@ -291,7 +287,7 @@ impl Model {
         // logits: its classes, not yet known, are counted from the labels.
         let class_ids = crate::remote::is_class_ids(output);
         let output_shape = crate::remote::scores_shape(input, output)
-            .with_context(|| format!("server {}: model {}", server.url, server.model))?;
+            .with_context(|| format!("server {}: model {}", url, server.model))?;
         let props = if path.as_os_str().is_empty() {
             Vec::new()
         } else {
@@ -316,12 +312,12 @@ impl Model {
             |key| props.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone()),
             overrides,
         )
-        .with_context(|| format!("server {}: model {}", server.url, server.model))?;
+        .with_context(|| format!("server {}: model {}", url, server.model))?;
         // The engine hands FP32 to the backend; the client sends what the served model takes.
         info.input_precision = Precision::F32;
         info.server = Some(format!(
             "{} model {}{}",
-            server.url,
+            url,
             server.model,
             if class_ids {
                 " (class ids: no full-resolution bilinear)"

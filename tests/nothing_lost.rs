@@ -360,6 +360,47 @@ fn a_restarted_segment_recording_goes_on_after_its_own_files() {
     assert_eq!(segments(&dir).len(), first.len(), "{err}");
 }
 
+/// `--segment-time` splits a recording into files that each play on their own (the sample clip
+/// with the bundled model).
+#[test]
+fn segment_time_splits_a_recording_into_playable_files() {
+    init_gst();
+    let dir = TempDir::new("trust-segments");
+    let target = dir.join("rec.mp4");
+    let clip = sample("sample.mp4");
+    let args = [
+        "run",
+        clip.to_str().unwrap(),
+        "--segment-time",
+        "1",
+        "-o",
+        target.to_str().unwrap(),
+    ];
+    let (status, err) = run(&args);
+    assert!(status.success(), "{err}");
+    assert!(err.contains("rec_*.mp4 in 1 s files"), "{err}");
+    let mut total = 0;
+    let mut files = 0;
+    for i in 0.. {
+        let part = dir.join(&format!("rec_{i:05}.mp4"));
+        if !part.exists() {
+            break;
+        }
+        let n = count_video_frames(&part);
+        assert!(n > 0 && n <= 30, "{}: {n} frames", part.display());
+        total += n;
+        files += 1;
+    }
+    assert!(files >= 3, "{files} files: {err}");
+    assert_eq!(total, SAMPLE_FRAMES, "{err}");
+    // Never over an earlier run's files: a second run goes on after them.
+    let first = std::fs::read(dir.join("rec_00000.mp4")).unwrap();
+    let (status, err) = run(&args);
+    assert!(status.success(), "{err}");
+    assert_eq!(std::fs::read(dir.join("rec_00000.mp4")).unwrap(), first);
+    assert!(dir.join(&format!("rec_{files:05}.mp4")).exists(), "{err}");
+}
+
 #[test]
 fn nothing_segmented_leaves_no_stray_segment() {
     init_gst();

@@ -42,7 +42,9 @@ fn first_gray_frame(path: &Path) -> (usize, usize, Vec<u8>) {
     ));
     let sink: gst_app::AppSink = element(&pipeline, "out");
     pipeline.set_state(gst::State::Playing).unwrap();
-    let sample = sink.pull_sample().unwrap();
+    let sample = sink
+        .try_pull_sample(gst::ClockTime::from_seconds(60))
+        .unwrap_or_else(|| panic!("{}: no frame within 60 s", path.display()));
     let info = gst_video::VideoInfo::from_caps(sample.caps().unwrap()).unwrap();
     let (w, h) = (info.width() as usize, info.height() as usize);
     let pixels = frame_rows(sample.buffer().unwrap(), &info);

@@ -729,7 +729,7 @@ fn a_cameras_password_comes_from_the_environment_or_a_file() {
     let dir = TempDir::new("rtsp-env-secret");
     let out = dir.join("x.mp4");
     let out = out.to_str().unwrap();
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_beitseg"))
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_beitseg"))
         .args([
             "run",
             &format!("rtsp://admin:${{CAM_PW}}@127.0.0.1:{port}/cam"),
@@ -741,10 +741,13 @@ fn a_cameras_password_comes_from_the_environment_or_a_file() {
             out,
         ])
         .env("CAM_PW", "env-s3cret")
-        .output()
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .unwrap();
-    let err = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{err}");
+    let stderr = Stderr::watch(&mut child);
+    let (ok, err) = stderr.finish(child, Duration::from_secs(120));
+    assert!(ok, "{err}");
     assert!(!err.contains("env-s3cret"), "{err}");
     let file = dir.join("camera.txt");
     std::fs::write(

@@ -722,50 +722,6 @@ fn a_photos_orientation_tag_is_applied() {
     assert_eq!((w, h), (320, 240));
 }
 
-/// `--segment-time` splits a recording into files that each play on their own.
-#[test]
-fn segment_time_splits_a_recording_into_playable_files() {
-    let dir = TempDir::new("trust-segments");
-    let target = dir.join("rec.mp4");
-    let (ok, _, err) = beitseg(&[
-        "run",
-        s(&sample("sample.mp4")),
-        "--segment-time",
-        "1",
-        "-o",
-        s(&target),
-    ]);
-    assert!(ok, "{err}");
-    assert!(err.contains("rec_*.mp4 in 1 s files"), "{err}");
-    let mut total = 0;
-    let mut files = 0;
-    for i in 0.. {
-        let part = dir.join(&format!("rec_{i:05}.mp4"));
-        if !part.exists() {
-            break;
-        }
-        let n = count_video_frames(&part);
-        assert!(n > 0 && n <= 30, "{}: {n} frames", part.display());
-        total += n;
-        files += 1;
-    }
-    assert!(files >= 3, "{files} files: {err}");
-    assert_eq!(total, SAMPLE_FRAMES, "{err}");
-    // Never over an earlier run's files: a second run goes on after them.
-    let first = std::fs::read(dir.join("rec_00000.mp4")).unwrap();
-    let (ok, _, err) = beitseg(&[
-        "run",
-        s(&sample("sample.mp4")),
-        "--segment-time",
-        "1",
-        "-o",
-        s(&target),
-    ]);
-    assert!(ok, "{err}");
-    assert_eq!(std::fs::read(dir.join("rec_00000.mp4")).unwrap(), first);
-    assert!(dir.join(&format!("rec_{files:05}.mp4")).exists(), "{err}");
-}
-
 /// A folder of photos in, one class-id PNG out per photo (sizes differ; one model load), each
 /// the same as the photo segmented alone.
 #[test]

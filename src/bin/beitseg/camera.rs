@@ -315,6 +315,13 @@ impl Camera {
         Ok(())
     }
 
+    /// Why the camera is refused for good, if it is: frames over `--max-resolution`, or a
+    /// certificate not trusted. Reconnecting would change neither.
+    fn refused_for_good(&self) -> Option<String> {
+        let slot = |s: &Mutex<Option<String>>| s.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        slot(&self.refused).or_else(|| slot(&self.untrusted))
+    }
+
     /// Handles the camera's bus and timers; call often. Errors only when the camera is lost for
     /// good (reconnecting off, or the give-up time passed).
     pub fn poll(&mut self) -> Result<()> {
@@ -333,22 +340,7 @@ impl Camera {
         while let Some(msg) = bus.as_ref().and_then(|b| b.pop()) {
             match msg.view() {
                 gst::MessageView::Error(e) => {
-                    let refused = self
-                        .refused
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .clone();
-                    if let Some(why) = refused {
-                        self.disconnect();
-                        bail!("camera {}: {why}", self.shown());
-                    }
-                    let untrusted = self
-                        .untrusted
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .take();
-                    if let Some(why) = untrusted {
-                        // Reconnecting would not change the certificate.
+                    if let Some(why) = self.refused_for_good() {
                         self.disconnect();
                         bail!("camera {}: {why}", self.shown());
                     }

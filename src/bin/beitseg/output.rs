@@ -107,7 +107,8 @@ impl Write {
         if !earlier.is_empty() {
             if !overwrite {
                 bail!(
-                    "{what} {}: the folder already holds {} frames (000000.png…) of an earlier run; -y (--overwrite) replaces them, or choose another folder",
+                    "{what} {}: the folder already holds {} frames (000000.png…) of an earlier \
+                     run; -y (--overwrite) replaces them, or choose another folder",
                     dir.display(),
                     earlier.len()
                 );
@@ -135,7 +136,8 @@ impl Write {
     /// `overwrite` removes the earlier segments and starts from 0.
     pub(crate) fn segments(element: &'static str, target: &Path, overwrite: bool) -> Result<Self> {
         let earlier = earlier_segments(target);
-        let start = match earlier.iter().map(|(n, _)| n).max() {
+        // Sorted by number: the last is the highest.
+        let start = match earlier.last().map(|(n, _)| n) {
             Some(_) if overwrite => {
                 for (_, f) in &earlier {
                     std::fs::remove_file(f).with_context(|| {
